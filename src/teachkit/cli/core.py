@@ -58,7 +58,7 @@ def _drop_table(drops: dict[str, dict[str, int]]) -> Table:
     return table
 
 
-def _print_summary(summary: RunSummary) -> None:
+def print_summary(summary: RunSummary) -> None:
     m = summary.manifest
     funnel = m.get("funnel", {})
     table = Table(title=f"Run {summary.run_dir}", show_edge=False)
@@ -74,7 +74,8 @@ def _print_summary(summary: RunSummary) -> None:
         tokens = int(stats.get("prompt_tokens", 0)) + int(stats.get("completion_tokens", 0))
         table.add_row(
             f"{name} ({stats.get('model', '')})",
-            f"{stats.get('requests', 0)} requests, {stats.get('cached', 0)} cached, {tokens} tokens",
+            f"{stats.get('requests', 0)} requests, {stats.get('cached', 0)} cached, "
+            f"{tokens} tokens",
         )
     if m.get("cost_usd"):
         table.add_row("cost (USD)", f"{m['cost_usd']:.4f}")
@@ -119,12 +120,16 @@ def run_command(
         table = Table(title="Dry run (no teacher called)", show_edge=False)
         table.add_column("")
         table.add_column("estimate", justify="right")
-        table.add_row("teacher", f"{estimate.teacher.get('backend')} {estimate.teacher.get('model')}")
+        table.add_row(
+            "teacher", f"{estimate.teacher.get('backend')} {estimate.teacher.get('model')}"
+        )
         table.add_row("requests", str(estimate.requests))
         table.add_row("prompt tokens", str(estimate.prompt_tokens))
         table.add_row("completion tokens (at most)", str(estimate.completion_tokens))
-        cost = "unknown (no price for this model)" if estimate.cost_usd is None else (
-            f"{estimate.cost_usd:.4f}"
+        cost = (
+            "unknown (no price for this model)"
+            if estimate.cost_usd is None
+            else (f"{estimate.cost_usd:.4f}")
         )
         table.add_row("cost (USD, at most)", cost)
         out.print(table)
@@ -137,7 +142,7 @@ def run_command(
     if summary.status == "already_complete":
         out.print(summary.message)
         return
-    _print_summary(summary)
+    print_summary(summary)
     out.print(summary.message)
     code = _STATUS_CODES.get(summary.status, 1)
     if code:
@@ -175,5 +180,3 @@ def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.command("run")(run_command)
     app.command("status")(status)
-
-

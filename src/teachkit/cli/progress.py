@@ -63,7 +63,9 @@ class PlainProgress:
         now = time.monotonic()
         if now - self.last >= self.every:
             self.last = now
-            self.console.print(f"[progress] {_line(p)}", highlight=False, soft_wrap=True, markup=False)
+            self.console.print(
+                f"[progress] {_line(p)}", highlight=False, soft_wrap=True, markup=False
+            )
 
     def close(self, p: Progress) -> None:
         self.console.print(f"[progress] {_line(p)}", highlight=False, soft_wrap=True, markup=False)

@@ -45,7 +45,7 @@ def resolve_out(recipe: Recipe, out: str | Path | None) -> Path:
     if out is not None:
         return Path(out)
     if recipe.output.dir:
-        return Path(recipe.base_dir) / recipe.output.dir
+        return Path(recipe.output.dir)  # relative to the working directory, like --out
     return Path("runs") / recipe.name
 
 
@@ -75,8 +75,11 @@ async def run_async(
         recipe = load_recipe(recipe)
     rundir = RunDir(resolve_out(recipe, out))
     previous = rundir.read_manifest() if rundir.exists() else None
-    if previous and previous.get("status") == "complete" and previous.get("accepted", 0) >= int(
-        recipe.generator.count
+    spec = recipe.require_generator()
+    if (
+        previous
+        and previous.get("status") == "complete"
+        and previous.get("accepted", 0) >= int(spec.count)
     ):
         session = Session(recipe, rundir)
         session.check_recipe()
@@ -95,7 +98,10 @@ async def run_async(
         try:
             result = await runner.run()
         except asyncio.CancelledError:
-            session.status, session.message = "interrupted", "The run was interrupted; run again to resume."
+            session.status, session.message = (
+                "interrupted",
+                "The run was interrupted; run again to resume.",
+            )
             session.write_manifest(session.status)
             raise
         session.status, session.message = result.status, result.message
@@ -149,8 +155,9 @@ def plan(recipe: Recipe) -> DryRun:
         sampling={"seed": recipe.seed, **recipe.teacher.sampling.as_options()},
         base_dir=recipe.base_dir,
     )
-    generator = recipe.generator.build(ctx)
-    count = int(recipe.generator.count)
+    spec = recipe.require_generator()
+    generator = spec.build(ctx)
+    count = int(spec.count)
     per_request = max(1e-9, float(getattr(generator, "expected_yield", 1.0)))
     requests = max(1, round(count / per_request))
     sample_n = min(requests, 200)

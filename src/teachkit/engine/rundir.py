@@ -4,7 +4,7 @@
 
     runs/NAME/
       recipe.resolved.yaml   what ran, defaults filled in, no secrets
-      manifest.json          status, counts per stage and drop reason, tokens, cost, timings, versions
+      manifest.json          status, counts per stage and drop reason, tokens, cost, timings
       journal.jsonl          jobs created and committed (how a killed run resumes)
       accepted/*.jsonl       Records that passed, append-only
       rejected/*.jsonl       Records that failed, with filter and reason

@@ -36,6 +36,9 @@ class Runner:
 
     def __init__(self, session: Session, progress: ProgressSink | None = None) -> None:
         self.s = session
+        if session.generator is None:
+            raise ValueError("a Runner needs a session with a generator")
+        self.gen = session.generator
         self.progress_sink: ProgressSink = progress or NullProgress()
         self.tally: Tally = session.tally
         self.pending: deque[Job] = deque(session.recovered.pending)
@@ -62,7 +65,7 @@ class Runner:
             return self.pending.popleft()
         if not self._want_root():
             return None
-        job = self.s.generator.next_job()
+        job = self.gen.next_job()
         if job is not None:
             self.s.store.add_jobs([job])
             self.tally.root_jobs += 1
@@ -106,7 +109,11 @@ class Runner:
     def _finish(self) -> SessionResult:
         error = self.stop_error
         if error is not None:
-            status = "stopped" if isinstance(error, (CircuitOpenError, BudgetExceededError)) else "failed"
+            status = (
+                "stopped"
+                if isinstance(error, (CircuitOpenError, BudgetExceededError))
+                else "failed"
+            )
             message = str(error)
         elif self.tally.accepted >= self.s.count:
             status, message = "complete", f"{self.tally.accepted} records accepted."
@@ -136,10 +143,17 @@ class Runner:
         except (CircuitOpenError, BudgetExceededError):
             raise
         except TeacherError as error:
-            outcome = s.generator.on_failure(job, error)
+            outcome = self.gen.on_failure(job, error)
             facts: dict[str, Any] = {"st": job.stage, "tm": job.teacher, "ok": 0}
         else:
-            outcome = s.generator.on_response(job, response)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "answer job=%s key=%s cached=%d",
+                    job.key,
+                    teacher.key(job.request),
+                    int(response.cached),
+                )
+            outcome = self.gen.on_response(job, response)
             facts = {
                 "st": job.stage,
                 "tm": job.teacher,
@@ -158,6 +172,9 @@ class Runner:
         accepted: list[Record] = []
         rejected = list(outcome.rejected)
         for record in outcome.candidates:
+            if record.id in self.s.accepted_ids:
+                rejected.append(Rejection(record, "engine", "duplicate_id", {"id": record.id}))
+                continue
             dropped = await self.s.chain.evaluate(record)
             if dropped is None:
                 accepted.append(record)
@@ -176,6 +193,13 @@ class Runner:
     ) -> None:
         """Synchronous: nothing else runs between the quota check and the journal line."""
         s = self.s
+        unique: dict[str, Record] = {}
+        for record in accepted:  # the same content twice in one job, or committed meanwhile
+            if record.id in unique or record.id in s.accepted_ids:
+                rejected.append(Rejection(record, "engine", "duplicate_id", {"id": record.id}))
+            else:
+                unique[record.id] = record
+        accepted = list(unique.values())
         room = max(0, s.count - self.tally.accepted)
         if len(accepted) > room:
             for record in accepted[room:]:
@@ -187,8 +211,9 @@ class Runner:
             s.followup_keys.add(followup.key)
             self.pending.append(followup)
         for record in accepted:
+            s.accepted_ids.add(record.id)
             s.chain.remember(record)
-            s.generator.on_accepted(record)
+            self.gen.on_accepted(record)
         self.tally.record(job.stage, facts, accepted, rejected)
 
     # --- reporting --------------------------------------------------------------------------

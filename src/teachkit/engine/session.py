@@ -1,4 +1,4 @@
-"""One session of a run: open (or resume) the run directory, build the parts, run, write the manifest."""
+"""One session of a run: open or resume the run directory, build the parts, write the manifest."""
 
 from __future__ import annotations
 
@@ -54,20 +54,25 @@ class Session:
     store: Store = field(init=False)
     recovered: Recovered = field(init=False)
     tally: Tally = field(init=False)
-    generator: Generator = field(init=False)
+    generator: Generator | None = field(init=False)
     chain: FilterChain = field(init=False)
     teachers: dict[str, Teacher] = field(default_factory=dict)
     followup_keys: set[str] = field(default_factory=set)
+    accepted_ids: set[str] = field(default_factory=set)
     cache: RequestCache | None = None
     status: str = "running"
     message: str = ""
     started: float = field(default_factory=time.time)
     previous: dict[str, Any] = field(default_factory=dict)
+    #: records wanted; default: the generator's count (``teachkit filter``: the input rows)
+    target: int | None = None
 
     # --- derived settings -------------------------------------------------------------------
     @property
     def count(self) -> int:
-        return int(self.recipe.generator.count)
+        if self.target is not None:
+            return self.target
+        return int(self.recipe.require_generator().count)
 
     @property
     def max_requests(self) -> int:
@@ -106,10 +111,13 @@ class Session:
         self.recovered = self.store.recover()
         self.followup_keys = set(self.recovered.followups)
         self.tally = Tally.from_recovered(self.recovered)
+        self.accepted_ids = {record.id for record in self.recovered.accepted}
         if self.use_cache and self.recipe.cache.enabled:
-            self.cache = RequestCache(self.cache_path or self.recipe.cache.path or rundir.default_cache_path)
+            self.cache = RequestCache(
+                self.cache_path or self.recipe.cache.path or rundir.default_cache_path
+            )
         self.teachers["teacher"] = Teacher(self.recipe.teacher, name="teacher", cache=self.cache)
-        self.generator = self._build_generator()
+        self.generator = self._build_generator() if self.recipe.generator is not None else None
         self.chain = self._build_chain()
 
     def _context(self) -> GeneratorContext:
@@ -127,7 +135,7 @@ class Session:
         )
 
     def _build_generator(self) -> Generator:
-        generator: Generator = self.recipe.generator.build(self._context())
+        generator: Generator = self.recipe.require_generator().build(self._context())
         r = self.recovered
         generator.restore(RestoreState(jobs=r.jobs, accepted=r.accepted, rejected=r.rejected))
         return generator
@@ -142,7 +150,9 @@ class Session:
 
     def _build_chain(self) -> FilterChain:
         ctx = FilterContext(
-            base_dir=Path(self.recipe.base_dir), seed=self.recipe.seed, teacher_factory=self.teacher_for
+            base_dir=Path(self.recipe.base_dir),
+            seed=self.recipe.seed,
+            teacher_factory=self.teacher_for,
         )
         filters = [spec.build(ctx) for spec in self.recipe.filters]
         if self.recipe.order_filters:
@@ -217,12 +227,10 @@ class Session:
             "drops": tally.drops_by_filter(),
             "usage": {"stages": tally.stages, "teachers": teachers, "by_model": tally.models},
             "cost_usd": round(self.cost_usd(), 6),
-            "generator": self.generator.stats(),
+            "generator": self.generator.stats() if self.generator is not None else {},
             "filters": self.chain.stats(),
             "timings": {
-                "elapsed_s": round(
-                    sum(float(s.get("elapsed_s", 0.0)) for s in sessions), 3
-                ),
+                "elapsed_s": round(sum(float(s.get("elapsed_s", 0.0)) for s in sessions), 3),
                 "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             },
             "sessions": sessions,

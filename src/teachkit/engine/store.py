@@ -1,6 +1,7 @@
 """Append-only shards and the journal that makes them crash-safe.
 
-Each session of a run writes its own shard pair (``accepted/NNNNN.jsonl``, ``rejected/NNNNN.jsonl``).
+Each session of a run writes its own pair of shards (``accepted/NNNNN.jsonl`` and
+``rejected/NNNNN.jsonl``).
 A finished job is committed in one step: its records are appended to the shards, then one journal
 line records the job key and the shards' end offsets. That journal line is the commit point:
 
@@ -232,7 +233,11 @@ class Store:
             os.fsync(self._rej.fileno())
         commit = {"t": "c", "k": job.key, "s": self.shard, "a": self._acc_end, "r": self._rej_end}
         commit.update(facts)
-        payload = b"".join(self._job_line(j, followup=True) for j in followups) + orjson.dumps(commit) + b"\n"
+        payload = (
+            b"".join(self._job_line(j, followup=True) for j in followups)
+            + orjson.dumps(commit)
+            + b"\n"
+        )
         self._journal.write(payload)
         self._journal.flush()
         if self.fsync:

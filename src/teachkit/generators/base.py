@@ -32,8 +32,8 @@ __all__ = [
     "GeneratorContext",
     "Job",
     "Outcome",
-    "RestoreState",
     "Rejection",
+    "RestoreState",
     "failure_record",
 ]
 
@@ -150,7 +150,7 @@ class Generator(ABC):
         """How many accepted records the run should end with."""
         return int(self.spec.count)
 
-    def restore(self, state: RestoreState) -> None:  # noqa: B027 - optional hook
+    def restore(self, state: RestoreState) -> None:
         """Rebuild counters and pools from a resumed run directory."""
 
     @abstractmethod
@@ -163,10 +163,15 @@ class Generator(ABC):
 
     def on_failure(self, job: Job, error: TeacherError) -> Outcome:
         """A job failed for good: keep a placeholder record with the reason."""
-        return Outcome(rejected=[Rejection(failure_record(job, self.ctx), "teacher", error.reason,
-                                           {"message": str(error)})])
+        return Outcome(
+            rejected=[
+                Rejection(
+                    failure_record(job, self.ctx), "teacher", error.reason, {"message": str(error)}
+                )
+            ]
+        )
 
-    def on_accepted(self, record: Record) -> None:  # noqa: B027 - optional hook
+    def on_accepted(self, record: Record) -> None:
         """A candidate passed the whole filter chain (for generators that grow a pool)."""
 
     def stats(self) -> dict[str, Any]:

@@ -16,9 +16,15 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from teachkit.generators.base import Generator, GeneratorContext, Job, Outcome, Rejection
-from teachkit.generators.structured import OutputSpec, StructuredOutputError, instruction, parse
+from teachkit.generators.structured import (
+    OutputSpec,
+    StructuredOutputError,
+    instruction,
+    parse,
+    use_native,
+)
 from teachkit.generators.structured import schema as output_schema
-from teachkit.prompts.axes import AxisSampler, AxisSpec
+from teachkit.prompts.axes import Axes, AxisSampler, AxisSampling
 from teachkit.prompts.templates import Template, compile_template
 from teachkit.recipe.base import StrictModel
 from teachkit.records import Message, Record
@@ -47,8 +53,8 @@ class TemplatedSpec(StrictModel):
     #: user prompt sent to the teacher (template over the axes)
     prompt: str = Field(min_length=1)
     #: diversity axes: name -> values (inline list, weighted values, or a file)
-    axes: dict[str, AxisSpec] = Field(default_factory=dict)
-    axis_sampling: Literal["cartesian", "random", "round_robin"] = "cartesian"
+    axes: Axes = Field(default_factory=dict)
+    axis_sampling: AxisSampling = "cartesian"
     #: fields the teacher must answer as JSON (a field list or a JSON schema)
     output: OutputSpec | None = None
     #: training turns built from the answer; default: user = the prompt, assistant = the answer
@@ -60,7 +66,7 @@ class TemplatedSpec(StrictModel):
         for name, source in (("generator.prompt", self.prompt), ("generator.system", self.system)):
             if source is not None:
                 compile_template(source, name).check_variables(axes)
-        fields = set(output_schema(self.output)["properties"]) if self.output else set()
+        fields = set(self.output.field_names()) if self.output else set()
         available = axes | fields | set(_BUILTINS)
         for role in ("system", "user", "assistant"):
             source = getattr(self.messages, role)
@@ -89,10 +95,7 @@ class TemplatedGenerator(Generator):
             if (source := getattr(spec.messages, role)) is not None
         }
         self.schema = output_schema(spec.output) if spec.output else None
-        method = spec.output.method if spec.output else "instruction"
-        self.native = self.schema is not None and (
-            method == "native" or (method == "auto" and ctx.capabilities.json_schema)
-        )
+        self.native = spec.output is not None and use_native(spec.output, ctx.capabilities)
         self.template_hash = self.prompt.hash
         self.next_index = 0
         self.accepted_axes: list[dict[str, str]] = []
@@ -100,7 +103,9 @@ class TemplatedGenerator(Generator):
 
     # --- jobs -------------------------------------------------------------------------------
     def restore(self, state: Any) -> None:
-        roots = [job for job in state.jobs if job.stage == "generate" and job.context["attempt"] == 0]
+        roots = [
+            job for job in state.jobs if job.stage == "generate" and job.context["attempt"] == 0
+        ]
         self.next_index = max((job.context["index"] + 1 for job in roots), default=0)
         self.accepted_axes = [dict(r.meta.get("axes") or {}) for r in state.accepted]
 
@@ -116,7 +121,8 @@ class TemplatedGenerator(Generator):
             messages=messages,
             options=dict(self.ctx.sampling),
             json_schema=self.schema if self.native else None,
-            sample=attempt,
+            # distinct per job, so a prompt repeated by a later axis cycle gets a fresh draw
+            sample=index * 1000 + attempt,
         )
 
     def _job(self, index: int, attempt: int) -> Job:
@@ -144,12 +150,17 @@ class TemplatedGenerator(Generator):
         variables["system"] = self.system.render(**axes) if self.system else ""
         meta = self._meta(job, response)
         if self.schema is not None:
+            repairs: list[str] = []
             try:
-                fields = parse(answer, self.schema)
+                fields = parse(
+                    answer, self.schema, finish_reason=response.finish_reason, repairs=repairs
+                )
             except StructuredOutputError as exc:
                 return self._parse_failure(job, variables, meta, exc.reason)
             variables.update(fields)
             meta["fields"] = fields
+            if repairs:
+                meta["repairs"] = repairs
         elif response.finish_reason == "length" or not answer:
             reason = "truncated" if answer else "empty_answer"
             record = self._record(variables, meta, fallback=True)
@@ -181,7 +192,9 @@ class TemplatedGenerator(Generator):
         )
         return meta
 
-    def _record(self, variables: dict[str, Any], meta: dict[str, Any], fallback: bool = False) -> Record:
+    def _record(
+        self, variables: dict[str, Any], meta: dict[str, Any], fallback: bool = False
+    ) -> Record:
         messages: list[Message] = []
         for role in ("system", "user", "assistant"):
             template = self.turns.get(role)

@@ -37,8 +37,9 @@ class Template:
             parsed = _ENV.parse(source)
             self._template = _ENV.from_string(source)
         except TemplateError as exc:
-            raise RecipeError(f"The template {name} does not parse: {exc}. Fix its Jinja2 syntax.")\
-                from exc
+            raise RecipeError(
+                f"The template {name} does not parse: {exc}. Fix its Jinja2 syntax."
+            ) from exc
         self.variables: frozenset[str] = frozenset(meta.find_undeclared_variables(parsed))
         self.hash = "t1:" + hashlib.sha256(source.encode()).hexdigest()[:16]
 

@@ -49,7 +49,8 @@ class TeacherConfig(StrictModel):
     """Which model answers, and how hard to push it.
 
     ``backend`` names a registered backend (``llamacpp``, ``openai``, ``anthropic`` or a plugin).
-    Secrets never go here: ``api_key_env`` is the *name* of the environment variable holding the key.
+    Secrets never go here: ``api_key_env`` is the *name* of the environment variable that holds
+    the key.
     """
 
     backend: str = "llamacpp"

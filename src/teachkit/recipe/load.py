@@ -57,13 +57,18 @@ def _explain(exc: ValidationError, data: Any, source: str) -> RecipeError:
         where = _path(err["loc"], data)
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling; see `teachkit init` for a commented example)"
+            message = (
+                "unknown key (check the spelling; see `teachkit init` for a commented example)"
+            )
         elif err["type"] == "missing":
             message = "required but missing"
         elif err["type"] == "union_tag_invalid":
-            message = f"unknown kind {_short(err.get('input'))}; {err['msg'].split('; ')[-1]}"
-        shown = "" if err["type"] in ("missing", "union_tag_invalid") else (
-            f" (got {_short(err.get('input'))})"
+            ctx = err.get("ctx") or {}
+            message = f"unknown kind {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+        shown = (
+            ""
+            if err["type"] in ("missing", "union_tag_invalid")
+            else (f" (got {_short(err.get('input'))})")
         )
         lines.append(f"  {where}: {message}{shown}")
     more = len(exc.errors()) - 10
@@ -128,7 +133,9 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
 def read_recipe_data(path: str | Path) -> dict[str, Any]:
     file = Path(path)
     if not file.is_file():
-        raise RecipeError(f"The recipe file {file} does not exist. Create one with `teachkit init`.")
+        raise RecipeError(
+            f"The recipe file {file} does not exist. Create one with `teachkit init`."
+        )
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -141,7 +148,9 @@ def read_recipe_data(path: str | Path) -> dict[str, Any]:
     if data is None:
         raise RecipeError(f"The recipe {file} is empty.")
     if not isinstance(data, dict):
-        raise RecipeError(f"The recipe {file} must be a mapping of keys, not a {type(data).__name__}.")
+        raise RecipeError(
+            f"The recipe {file} must be a mapping of keys, not a {type(data).__name__}."
+        )
     return data
 
 
@@ -163,5 +172,6 @@ def dump_recipe(recipe: Recipe) -> str:
 def recipe_hash(recipe: Recipe) -> str:
     """Hash of what determines the records (not the count, run limits or cache location)."""
     data = recipe.model_dump(mode="json", exclude={"run", "cache", "output"})
-    data["generator"].pop("count", None)
+    if data.get("generator"):
+        data["generator"].pop("count", None)
     return content_hash(data, prefix="h1:", length=16)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field, PrivateAttr, model_validator
 
+from teachkit.errors import RecipeError
 from teachkit.recipe.base import CacheConfig, RunConfig, StrictModel, TeacherConfig
 
 __all__ = ["FILTER_SPECS", "GENERATOR_SPECS", "Recipe"]
@@ -48,7 +49,6 @@ GENERATOR_SPECS = _load(_GENERATORS)
 FILTER_SPECS = _load(_FILTERS)
 
 
-
 def _union(specs: list[type[StrictModel]]) -> Any:
     if len(specs) == 1:
         return specs[0]
@@ -75,7 +75,8 @@ class Recipe(StrictModel):
     description: str | None = None
     seed: int = 0
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
-    generator: GeneratorSpec
+    #: what to generate; a recipe without one only filters (``teachkit filter``)
+    generator: GeneratorSpec | None = None
     filters: list[FilterSpec] = Field(default_factory=list)
     #: put the filters in cost order (rules, dedup/novelty, judge, verify) instead of as written
     order_filters: bool = True
@@ -105,9 +106,15 @@ class Recipe(StrictModel):
             seen.add(name)
         return self
 
+    def require_generator(self) -> Any:
+        """The generator spec; a filter-only recipe cannot be run."""
+        if self.generator is None:
+            raise RecipeError(
+                "The recipe has no generator, so `teachkit run` has nothing to make. Add a "
+                "'generator:' section, or use the recipe with `teachkit filter` to clean data."
+            )
+        return self.generator
+
     def describe_teacher(self) -> dict[str, Any]:
         t = self.teacher
         return {"backend": t.backend, "model": t.model or "", "base_url": t.base_url}
-
-    def with_count(self, count: int) -> Recipe:
-        return self.model_copy(update={"generator": self.generator.model_copy(update={"count": count})})

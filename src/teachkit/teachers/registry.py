@@ -58,5 +58,7 @@ def build_backend(config: TeacherConfig) -> Backend:
             f"teacher.options.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
             for err in exc.errors()
         )
-        raise RecipeError(f"The {config.backend} backend's options are invalid: {problems}.") from exc
+        raise RecipeError(
+            f"The {config.backend} backend's options are invalid: {problems}."
+        ) from exc
     return cls(config, options)
