@@ -72,15 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("Interrupted. Run the same command again to resume.")
         return 130
-    except Exception as exc:  # click's usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            return int(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except Exception as exc:  # usage errors (click, or the click vendored by typer) and bugs
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            return code
+        if type(exc).__name__ == "Abort":
             err.print("Aborted.")
             return 1
         if _state["debug"]:
