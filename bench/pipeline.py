@@ -56,7 +56,9 @@ def pipeline(recipe: teachkit.Recipe, out: Path) -> tuple[float, int, list[dict[
     entries = [orjson.loads(line) for line in (out / "journal.jsonl").read_bytes().splitlines()]
     committed = {e["k"] for e in entries if e["t"] == "c"}
     # answered requests only (a request cancelled when the quota filled is not counted)
-    requests = [e["job"]["request"] for e in entries if e["t"] == "j" and e["job"]["key"] in committed]
+    requests = [
+        e["job"]["request"] for e in entries if e["t"] == "j" and e["job"]["key"] in committed
+    ]
     return elapsed, int(tokens), requests
 
 
@@ -88,10 +90,16 @@ def main() -> None:
     recipe = make_recipe(args.count, args.max_tokens, args.threads)
     print(f"{args.count} records, max_tokens {args.max_tokens}, embedded SmolLM2-135M-Instruct")
     print(f"{'run':>4} {'pipeline tok/s':>15} {'bare tok/s':>11} {'ratio':>6} {'overhead':>9}")
+    requests: list[dict[str, Any]] = []
     for index in range(args.repeat):
+        # alternate which side goes first, so drift in machine load does not favour one side
         with tempfile.TemporaryDirectory() as tmp:
-            p_time, p_tokens, requests = pipeline(recipe, Path(tmp) / "run")
-        b_time, b_tokens = bare(recipe, requests)
+            if index % 2 and requests:
+                b_time, b_tokens = bare(recipe, requests)
+                p_time, p_tokens, requests = pipeline(recipe, Path(tmp) / "run")
+            else:
+                p_time, p_tokens, requests = pipeline(recipe, Path(tmp) / "run")
+                b_time, b_tokens = bare(recipe, requests)
         p_rate, b_rate = p_tokens / p_time, b_tokens / b_time
         ratio = p_rate / b_rate
         print(
