@@ -21,12 +21,46 @@ from teachkit.testing import FakeCall, FakeServer
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support_tickets.yaml"
 PROMPT = re.compile(r"that (?P<persona>.+?) \((?P<mood>.+?)\) sends about (?P<product>.+?),")
 VOCABULARY = {"billing", "bug", "account", "how-to"}
-WORDS = (
-    "invoice login timeout sync export printer password refund upgrade license token webhook "
-    "report folder badge dashboard backup install language invite calendar upload receipt "
-    "signature firewall proxy certificate scanner battery tablet keyboard theme cursor "
-    "shortcut widget playlist archive quota"
-).split()
+WORDS = [
+    "invoice",
+    "login",
+    "timeout",
+    "sync",
+    "export",
+    "printer",
+    "password",
+    "refund",
+    "upgrade",
+    "license",
+    "token",
+    "webhook",
+    "report",
+    "folder",
+    "badge",
+    "dashboard",
+    "backup",
+    "install",
+    "language",
+    "invite",
+    "calendar",
+    "upload",
+    "receipt",
+    "signature",
+    "firewall",
+    "proxy",
+    "certificate",
+    "scanner",
+    "battery",
+    "tablet",
+    "keyboard",
+    "theme",
+    "cursor",
+    "shortcut",
+    "widget",
+    "playlist",
+    "archive",
+    "quota",
+]
 
 
 def script(call: FakeCall) -> str:

@@ -29,6 +29,7 @@ __all__ = ["Runner"]
 log = logging.getLogger("teachkit")
 
 _MANIFEST_EVERY = 2.0  # seconds between manifest refreshes during a run
+_PROGRESS_EVERY = 0.1  # seconds between progress snapshots
 
 
 class Runner:
@@ -43,11 +44,13 @@ class Runner:
         self.tally: Tally = session.tally
         self.pending: deque[Job] = deque(session.recovered.pending)
         self.in_flight: dict[asyncio.Task[None], Job] = {}
+        self._finished: asyncio.Queue[asyncio.Task[None]] = asyncio.Queue()
         self.roots_done = 0
         self.roots_in_flight = 0
         self.stop_error: BaseException | None = None
         self.started = time.perf_counter()
         self._last_manifest = 0.0
+        self._last_tick = 0.0
         self.progress = Progress(count=session.count)
 
     # --- dispatch policy --------------------------------------------------------------------
@@ -80,18 +83,19 @@ class Runner:
             if is_root:
                 self.roots_in_flight += 1
             task = asyncio.ensure_future(self._process(job, is_root))
+            task.add_done_callback(self._finished.put_nowait)
             self.in_flight[task] = job
 
     # --- the loop ---------------------------------------------------------------------------
     async def run(self) -> SessionResult:
         self._fill()
         while self.in_flight:
-            done, _ = await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                self.in_flight.pop(task)
-                exc = task.exception() if not task.cancelled() else None
-                if exc is not None and self.stop_error is None:
-                    self.stop_error = exc
+            # one wake-up per finished job (asyncio.wait over the whole window costs O(window))
+            task = await self._finished.get()
+            self.in_flight.pop(task, None)
+            exc = task.exception() if not task.cancelled() else None
+            if exc is not None and self.stop_error is None:
+                self.stop_error = exc
             if self.stop_error is not None or self.tally.accepted >= self.s.count:
                 await self._cancel_all()
                 break
@@ -231,10 +235,13 @@ class Runner:
         return p
 
     def _tick(self) -> None:
+        now = time.perf_counter()
+        if now - self._last_tick < _PROGRESS_EVERY:
+            return
+        self._last_tick = now
         stages = {job.stage for job in self.in_flight.values()}
         stage = ",".join(sorted(stages)) if stages else "finishing"
         self.progress_sink.update(self._snapshot(stage))
-        now = time.perf_counter()
         if now - self._last_manifest >= _MANIFEST_EVERY:
             self._last_manifest = now
             self.s.write_manifest("running")

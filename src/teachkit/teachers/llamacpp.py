@@ -81,6 +81,9 @@ class LlamaCppBackend(Backend):
         self._llm: Any = None
         self._grammars: dict[str, Any] = {}
         self._lock = asyncio.Lock()
+        # held by the worker thread while it uses the model: a cancelled request's thread runs
+        # on to its end, and the model must not be freed under it
+        self._busy = threading.Lock()
         self.model_path = self._resolve_path(config.model)
         if config.model is None:
             self.model = self.default_model
@@ -165,6 +168,12 @@ class LlamaCppBackend(Backend):
         return kwargs
 
     def _generate_sync(self, request: Request) -> Response:
+        with self._busy:
+            if self._llm is None:
+                raise RequestRejectedError("The embedded model was closed before this request ran.")
+            return self._generate_locked(request)
+
+    def _generate_locked(self, request: Request) -> Response:
         kwargs = self._kwargs(request)
         try:
             if request.messages is not None:
@@ -192,7 +201,13 @@ class LlamaCppBackend(Backend):
         async with self._lock:  # one generation at a time: the model is not thread-safe
             return await asyncio.to_thread(self._generate_sync, request)
 
+    def _close_sync(self) -> None:
+        with self._busy:  # waits for a generation still running in a worker thread
+            llm, self._llm = self._llm, None
+            self._grammars.clear()
+            if llm is not None:
+                llm.close()
+
     async def aclose(self) -> None:
         if self._llm is not None:
-            llm, self._llm = self._llm, None
-            await asyncio.to_thread(llm.close)
+            await asyncio.to_thread(self._close_sync)
