@@ -89,7 +89,6 @@ async def run_async(
             "nothing to do. Raise generator.count to add more, or use another --out."
         )
         return _summary(rundir, previous, status="already_complete")
-    rundir.lock()
     session = Session(recipe, rundir, use_cache=use_cache, cache_path=cache_path)
     try:
         session.open()
@@ -110,10 +109,7 @@ async def run_async(
             raise result.error
         return _summary(rundir, session.manifest(result.status))
     finally:
-        try:
-            await session.close()
-        finally:
-            rundir.unlock()
+        await session.close()
 
 
 def run(

@@ -47,7 +47,6 @@ async def curate_async(
         raise DataError(f"{source} holds no rows to filter.")
     sink = progress or NullProgress()
     rundir = RunDir(out)
-    rundir.lock()
     session = Session(recipe, rundir, use_cache=use_cache, target=len(records))
     try:
         session.open()
@@ -90,10 +89,7 @@ async def curate_async(
         sink.close(snapshot)
         return _summary(rundir, session.manifest("complete"))
     finally:
-        try:
-            await session.close()
-        finally:
-            rundir.unlock()
+        await session.close()
 
 
 def curate(

@@ -102,7 +102,12 @@ class Session:
 
     def open(self) -> None:
         rundir = self.rundir
+        # everything that can fail on configuration (a missing key, a bad model path) fails here,
+        # before the run directory is touched
+        self.teachers["teacher"] = Teacher(self.recipe.teacher, name="teacher", cache=None)
+        self.chain = self._build_chain()
         self.check_recipe()
+        rundir.lock()
         self.previous = rundir.read_manifest() or {}
         resolved = dump_recipe(self.recipe)
         stamp = yaml.safe_dump({"teachkit": {"recipe_hash": recipe_hash(self.recipe)}})
@@ -113,12 +118,11 @@ class Session:
         self.tally = Tally.from_recovered(self.recovered)
         self.accepted_ids = {record.id for record in self.recovered.accepted}
         if self.use_cache and self.recipe.cache.enabled:
-            self.cache = RequestCache(
-                self.cache_path or self.recipe.cache.path or rundir.default_cache_path
-            )
-        self.teachers["teacher"] = Teacher(self.recipe.teacher, name="teacher", cache=self.cache)
+            path = self.cache_path or self.recipe.cache.path or rundir.default_cache_path
+            self.cache = RequestCache(path)
+            for teacher in self.teachers.values():
+                teacher.cache = self.cache
         self.generator = self._build_generator() if self.recipe.generator is not None else None
-        self.chain = self._build_chain()
 
     def _context(self) -> GeneratorContext:
         t = self.teachers["teacher"]
@@ -165,12 +169,18 @@ class Session:
         self.store.open(self.recovered.next_shard)
 
     async def close(self) -> None:
-        self.store.close()
-        await self.chain.aclose()
+        """Release whatever :meth:`open` got to (it may have failed half-way)."""
+        store: Store | None = getattr(self, "store", None)
+        if store is not None:
+            store.close()
+        chain: FilterChain | None = getattr(self, "chain", None)
+        if chain is not None:
+            await chain.aclose()
         for teacher in self.teachers.values():
             await teacher.aclose()
         if self.cache is not None:
             self.cache.close()
+        self.rundir.unlock()
 
     # --- money ------------------------------------------------------------------------------
     def cost_usd(self) -> float:
