@@ -49,3 +49,41 @@ def test_put_get_survives_reopen(tmp_path: Path) -> None:
     assert (hit.usage.prompt_tokens, hit.usage.completion_tokens) == (3, 4)
     assert len(again) == 1 and again.hits == 1
     again.close()
+
+
+def test_answers_survive_a_killed_process(tmp_path: Path) -> None:
+    """Answers written just before a hard exit (no flush, no close) are found next time."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "c.sqlite"
+    code = f"""
+import os
+from teachkit.teachers.base import Response, Usage
+from teachkit.teachers.cache import RequestCache
+cache = RequestCache({str(path)!r}, batch=10_000, flush_every=3600)
+for i in range(50):
+    cache.put(f"k{{i}}", "openai", "m", Response([f"a{{i}}"], ["stop"], Usage(1, 1), "m"))
+os._exit(0)  # like SIGKILL: nothing flushed to SQLite, nothing closed
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)
+    cache = RequestCache(path)
+    assert all(cache.get(f"k{i}") is not None for i in range(50))
+    hit = cache.get("k7")
+    assert hit is not None and hit.texts == ["a7"]
+    assert len(cache) == 50
+    cache.close()
+    assert not cache.log_path.exists()
+
+
+def test_second_process_writes_through(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    first = RequestCache(path)
+    second = RequestCache(path)  # the log is taken: this one writes straight to SQLite
+    second.put("k", "openai", "m", Response(["x"], ["stop"], Usage(1, 1), "m"))
+    assert first.get("k") is not None
+    first.put("j", "openai", "m", Response(["y"], ["stop"], Usage(1, 1), "m"))
+    first.flush()
+    assert second.get("j") is not None
+    second.close()
+    first.close()

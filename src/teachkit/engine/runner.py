@@ -16,11 +16,7 @@ from typing import Any
 from teachkit.engine.manifest import Tally
 from teachkit.engine.progress import NullProgress, Progress, ProgressSink
 from teachkit.engine.session import Session, SessionResult
-from teachkit.errors import (
-    BudgetExceededError,
-    CircuitOpenError,
-    TeacherError,
-)
+from teachkit.errors import BudgetExceededError, CircuitOpenError, ConfigError, TeacherError
 from teachkit.generators.base import Job, Outcome, Rejection
 from teachkit.records import Record
 
@@ -44,6 +40,8 @@ class Runner:
         self.tally: Tally = session.tally
         self.pending: deque[Job] = deque(session.recovered.pending)
         self.in_flight: dict[asyncio.Task[None], Job] = {}
+        #: jobs whose request is with the teacher (the sliding window)
+        self.waiting = 0
         self._finished: asyncio.Queue[asyncio.Task[None]] = asyncio.Queue()
         self.roots_done = 0
         self.roots_in_flight = 0
@@ -75,13 +73,18 @@ class Runner:
         return job
 
     def _fill(self) -> None:
-        while len(self.in_flight) < self.s.window and self.stop_error is None:
+        """Top the window up: the window counts jobs waiting on the teacher, not jobs whose
+        answer is being parsed, filtered or committed."""
+        while self.waiting < self.s.window and self.stop_error is None:
+            if self.tally.accepted >= self.s.count:
+                return
             job = self._next()
             if job is None:
                 return
             is_root = job.key not in self.s.followup_keys
             if is_root:
                 self.roots_in_flight += 1
+            self.waiting += 1
             task = asyncio.ensure_future(self._process(job, is_root))
             task.add_done_callback(self._finished.put_nowait)
             self.in_flight[task] = job
@@ -135,6 +138,7 @@ class Runner:
                 f"The generator ran out of work with {self.tally.accepted} of {self.s.count} "
                 "records accepted (every prompt was used). Add axis values or seeds to go on."
             )
+        self.s.generation_seconds = time.perf_counter() - self.started
         self.progress_sink.close(self._snapshot("done"))
         return SessionResult(status=status, message=message, error=error)
 
@@ -144,12 +148,14 @@ class Runner:
         teacher = s.teachers[job.teacher]
         try:
             response = await teacher.complete(job.request)
-        except (CircuitOpenError, BudgetExceededError):
+        except (CircuitOpenError, BudgetExceededError, ConfigError):
             raise
         except TeacherError as error:
+            await self._slot_free()
             outcome = self.gen.on_failure(job, error)
             facts: dict[str, Any] = {"st": job.stage, "tm": job.teacher, "ok": 0}
         else:
+            await self._slot_free()
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
                     "answer job=%s key=%s cached=%d",
@@ -171,6 +177,13 @@ class Runner:
             self.roots_in_flight -= 1
             self.roots_done += 1
         s.check_budget()
+
+    async def _slot_free(self) -> None:
+        """The answer is in: send the next request before parsing this one, so the teacher
+        never waits while a wave of answers is processed."""
+        self.waiting -= 1
+        self._fill()
+        await asyncio.sleep(0)
 
     async def _filter(self, outcome: Outcome) -> tuple[list[Record], list[Rejection]]:
         accepted: list[Record] = []

@@ -64,15 +64,17 @@ class Session:
     message: str = ""
     started: float = field(default_factory=time.time)
     previous: dict[str, Any] = field(default_factory=dict)
+    #: seconds from the first request to the last commit of this session (the generation call)
+    generation_seconds: float = 0.0
     #: records wanted; default: the generator's count (``teachkit filter``: the input rows)
     target: int | None = None
 
     # --- derived settings -------------------------------------------------------------------
     @property
     def count(self) -> int:
-        if self.target is not None:
-            return self.target
-        return int(self.recipe.require_generator().count)
+        if self.target is None:
+            self.target = int(self.recipe.require_generator().count)
+        return self.target
 
     @property
     def max_requests(self) -> int:
@@ -220,6 +222,7 @@ class Session:
             {
                 "started": self.started,
                 "elapsed_s": round(time.time() - self.started, 3),
+                "generation_s": round(self.generation_seconds, 3),
                 "accepted": tally.accepted_this_session,
                 "answers": tally.answers_this_session,
                 "cached": tally.cached_this_session,

@@ -145,9 +145,13 @@ class TemplatedGenerator(Generator):
         axes: dict[str, str] = job.context["axes"]
         answer = response.text.strip()
         variables: dict[str, Any] = dict(axes)
-        prompt_text = self.prompt.render(**axes)
+        sent = job.request.messages or []
+        if self.schema is not None and not self.native:  # the prompt carries the JSON instruction
+            prompt_text = self.prompt.render(**axes)
+        else:  # the rendered prompt is the user turn that was sent
+            prompt_text = sent[-1]["content"]
         variables.update(prompt=prompt_text, answer=answer)
-        variables["system"] = self.system.render(**axes) if self.system else ""
+        variables["system"] = sent[0]["content"] if self.system is not None else ""
         meta = self._meta(job, response)
         if self.schema is not None:
             repairs: list[str] = []

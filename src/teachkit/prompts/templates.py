@@ -8,6 +8,7 @@ loaded (names are checked against the variables the recipe declares) rather than
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,6 +18,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from teachkit.errors import RecipeError
 
 __all__ = ["Template", "compile_template"]
+
+#: a template that is one variable and nothing else renders without Jinja (the hot path)
+_ONE_VARIABLE = re.compile(r"\s*\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}\s*")
 
 _ENV = ImmutableSandboxedEnvironment(
     undefined=StrictUndefined,
@@ -42,6 +46,10 @@ class Template:
             ) from exc
         self.variables: frozenset[str] = frozenset(meta.find_undeclared_variables(parsed))
         self.hash = "t1:" + hashlib.sha256(source.encode()).hexdigest()[:16]
+        single = _ONE_VARIABLE.fullmatch(source)
+        self._single: str | None = single.group(1) if single else None
+        plain = not any(mark in source for mark in ("{{", "{%", "{#"))
+        self._constant: str | None = source.strip() if plain else None
 
     def check_variables(self, available: Iterable[str]) -> None:
         missing = sorted(self.variables - set(available))
@@ -54,6 +62,10 @@ class Template:
             )
 
     def render(self, **variables: Any) -> str:
+        if self._constant is not None:
+            return self._constant
+        if self._single is not None and isinstance(variables.get(self._single), str):
+            return str(variables[self._single]).strip()
         try:
             return self._template.render(**variables).strip()
         except TemplateError as exc:
