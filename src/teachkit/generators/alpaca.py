@@ -1,0 +1,291 @@
+"""Alpaca (Taori et al., 2023): whole instruction/input/output triples in one request.
+
+Each prompt shows 3 seed tasks (sampled from the seeds only, never from generated ones) as a
+numbered ``###``-separated list and asks the teacher to continue it up to item 19. Each triple
+passes the Self-Instruct rules with Alpaca's longer blacklist and the ROUGE-L novelty check against
+the seeds and every instruction kept so far, which it joins at once. Kept triples are candidate
+Records: user turn = instruction (plus the input), assistant turn = output.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from teachkit.errors import DataError, TeacherError
+from teachkit.generators.base import (
+    Generator,
+    GeneratorContext,
+    Job,
+    Outcome,
+    Rejection,
+    RestoreState,
+)
+from teachkit.generators.instructions import (
+    ALPACA_BLACKLIST,
+    InstructionPool,
+    InstructionRules,
+    RunStats,
+    make_request,
+    normalize_whitespace,
+    resolve_mode,
+)
+from teachkit.generators.seeds import SHIPPED_SEEDS, load_seed_tasks
+from teachkit.recipe.base import StrictModel
+from teachkit.records import Record, content_hash
+from teachkit.teachers.base import Response
+
+__all__ = ["AlpacaGenerator", "AlpacaSpec", "parse_triples"]
+
+PREAMBLE = """\
+Write {total} varied tasks that a person might give to a helpful text assistant. Each task has an \
+instruction, an optional input and a good response.
+
+Rules:
+1. Vary the kind of task (open questions, rewriting, classification, brainstorming, extraction, \
+reasoning, coding, advice and more) and the way it is asked (questions and commands). Do not \
+start two instructions with the same verb.
+2. Every task must be doable with text alone: nothing that needs pictures, sound, files, the \
+internet or actions in the physical world.
+3. Write in English. An instruction is one or two sentences.
+4. When a task needs an input, give a concrete, realistic one of at most 100 words (a sentence, a \
+paragraph, a list, a small table, some code). When it needs none, write <noinput> as the input.
+5. The response is correct and complete, and at most 100 words long.
+
+List of {total} tasks:
+"""
+
+Triple = tuple[str, str, str]
+
+
+class AlpacaSpec(StrictModel):
+    """``generator: {kind: alpaca, ...}``; defaults are those of the Alpaca data generation."""
+
+    kind: Literal["alpaca"] = "alpaca"
+    #: accepted records (instruction/input/output triples) to end with
+    count: int = Field(ge=1)
+    #: JSONL seed tasks with at least one instance each (the first instance is shown)
+    seeds: str = SHIPPED_SEEDS
+    mode: Literal["auto", "completion", "chat"] = "auto"
+    prompt_instructions: int = Field(default=3, ge=1, le=20)
+    #: the list stops before this item number
+    stop_item: int = Field(default=20, ge=3)
+    temperature: float = Field(default=1.0, ge=0.0, le=2.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(default=3072, ge=16)
+    rouge_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
+    min_words: int = Field(default=4, ge=1)
+    max_words: int = Field(default=150, ge=1)
+    blacklist: list[str] = Field(default_factory=lambda: list(ALPACA_BLACKLIST))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AlpacaSpec:
+        if self.stop_item <= self.prompt_instructions + 1:
+            raise ValueError("stop_item must leave room for new items after prompt_instructions")
+        if self.min_words > self.max_words:
+            raise ValueError("min_words cannot exceed max_words")
+        return self
+
+    def build(self, ctx: GeneratorContext) -> AlpacaGenerator:
+        return AlpacaGenerator(self, ctx)
+
+
+def parse_triples(text: str, first: int, truncated: bool) -> list[tuple[Triple | None, str, str]]:
+    """Split a continuation into items: (triple or None, reason when None, raw item text).
+
+    ``text`` is what follows ``"{first}. Instruction:"``; a chat reply that repeats that opening
+    (or starts with ``###``) is accepted too. A truncated answer loses its last item.
+    """
+    body = text.lstrip()
+    if body.startswith("###"):
+        body = body[3:].lstrip()
+    if not re.match(rf"{first}\.\s+Instruction:", body):
+        body = f"{first}. Instruction:{text}"
+    pieces = body.split("###")
+    items: list[tuple[Triple | None, str, str]] = []
+    for idx, piece in enumerate(pieces):
+        if not piece.strip():
+            continue
+        if idx == len(pieces) - 1 and truncated:
+            items.append((None, "truncated", piece.strip()))
+            continue
+        parts = re.split(rf"{first + idx}\.\s+(Instruction|Input|Output):", piece)
+        if len(parts) != 7:
+            items.append((None, "unparsable", piece.strip()))
+            continue
+        given = parts[4].strip()
+        given = "" if given.lower() == "<noinput>" else given
+        items.append(((parts[2].strip(), given, parts[6].strip()), "", piece.strip()))
+    return items
+
+
+class AlpacaGenerator(Generator):
+    kind = "alpaca"
+    spec: AlpacaSpec
+
+    def __init__(self, spec: AlpacaSpec, ctx: GeneratorContext) -> None:
+        super().__init__(spec, ctx)
+        self.seeds = load_seed_tasks(spec.seeds, ctx.base_dir)
+        for seed in self.seeds:
+            if not seed.instances:
+                raise DataError(
+                    f"The seed task {seed.id!r} in {spec.seeds} has no instance: Alpaca prompts "
+                    "show an input and an output for every seed. Add an 'output' (or "
+                    "'instances') to it."
+                )
+        self.mode = resolve_mode(spec.mode, ctx.capabilities)
+        self.rules = InstructionRules(spec.min_words, spec.max_words, tuple(spec.blacklist))
+        self.pool = InstructionPool([s.instruction for s in self.seeds], spec.rouge_threshold)
+        self.stats_ = RunStats()
+        self._next_prompt = 0
+        self._pending_prompts = 0
+
+    def next_job(self) -> Job | None:
+        done = self.stats_.accepted
+        if done >= self.count or done + self._pending_prompts >= self.count:
+            return None
+        index = self._next_prompt
+        self._next_prompt += 1
+        self._pending_prompts += 1
+        return self._prompt_job(index)
+
+    def _prompt_job(self, index: int) -> Job:
+        spec = self.spec
+        rng = self.ctx.rng("alpaca", "prompt", index)
+        chosen = rng.sample(self.seeds, min(spec.prompt_instructions, len(self.seeds)))
+        parts = [PREAMBLE.format(total=spec.stop_item)]
+        for number, seed in enumerate(chosen, start=1):
+            given, answer = seed.instances[0]
+            instruction = normalize_whitespace(seed.instruction).rstrip(":")
+            parts.append(
+                f"###\n{number}. Instruction: {instruction}\n"
+                f"{number}. Input:\n{given or '<noinput>'}\n{number}. Output:\n{answer}\n"
+            )
+        first = len(chosen) + 1
+        listing = "".join(parts) + "###\n"
+        chat = (
+            f"{listing}\nContinue the list from item {first} up to item {spec.stop_item - 1} in "
+            f"exactly this format, with ### between items. Start your reply with "
+            f'"{first}. Instruction:".'
+        )
+        stop = [f"\n{spec.stop_item}", f"{spec.stop_item}."]
+        options = {
+            "temperature": spec.temperature,
+            "top_p": spec.top_p,
+            "max_tokens": spec.max_tokens,
+            "stop": stop,
+        }
+        return Job(
+            key=f"alpaca:prompt:{index:06d}",
+            stage="prompt",
+            request=make_request(
+                self.mode, f"{listing}{first}. Instruction:", chat, options, self.ctx.sampling
+            ),
+            context={"parents": [seed.id for seed in chosen], "first": first},
+        )
+
+    def _meta(self, job: Job, **extra: Any) -> dict[str, Any]:
+        meta = self.ctx.provenance()
+        meta.update({"generator": self.kind, "job": job.key, "stage": job.stage, **extra})
+        return meta
+
+    def on_response(self, job: Job, response: Response) -> Outcome:
+        self._pending_prompts = max(0, self._pending_prompts - 1)
+        self.stats_.prompts += 1
+        parents = list(job.context.get("parents") or [])
+        first = int(job.context.get("first") or self.spec.prompt_instructions + 1)
+        outcome = Outcome()
+        items = parse_triples(response.text, first, response.finish_reason == "length")
+        for triple, reason, raw in items:
+            if triple is None:
+                self.stats_.dropped[reason] += 1
+                record = Record(
+                    messages=[{"role": "user", "content": raw}],
+                    meta=self._meta(job, parents=parents),
+                )
+                outcome.rejected.append(Rejection(record, "alpaca", reason))
+                continue
+            instruction, given, answer = triple
+            self.stats_.parsed += 1
+            meta = self._meta(job, instruction=instruction, input=given, parents=parents)
+            record = _triple_record(instruction, given, answer, meta)
+            verdict = self._check(instruction, answer)
+            if verdict is not None:
+                self.stats_.dropped[verdict[1]] += 1
+                outcome.rejected.append(Rejection(record, *verdict))
+                continue
+            novelty = self.pool.judge(instruction)
+            if not novelty.kept:
+                self.stats_.dropped["too_similar"] += 1
+                detail = {"rouge_l": novelty.rouge_max, "most_similar": novelty.most_similar}
+                outcome.rejected.append(Rejection(record, "rouge_l", "too_similar", detail))
+                continue
+            meta.update(
+                pool_index=len(self.pool.machine),
+                task="task-" + content_hash(instruction, length=12),
+                rouge_max=novelty.rouge_max,
+                rouge_max_seed=novelty.rouge_max_seed,
+            )
+            self.pool.add(instruction, novelty.rouge_max_seed)
+            outcome.candidates.append(_triple_record(instruction, given, answer, meta))
+        return outcome
+
+    def _check(self, instruction: str, answer: str) -> tuple[str, str, dict[str, Any]] | None:
+        """None to go on, else (filter, reason, detail)."""
+        rule = self.rules.check(instruction) if instruction else ("too_short", {"words": 0})
+        if rule is not None:
+            return "instruction_rules", rule[0], rule[1]
+        if not answer:
+            return "alpaca", "empty_output", {}
+        return None
+
+    def on_failure(self, job: Job, error: TeacherError) -> Outcome:
+        self._pending_prompts = max(0, self._pending_prompts - 1)
+        return super().on_failure(job, error)
+
+    def on_accepted(self, record: Record) -> None:
+        meta = record.meta
+        self.stats_.accept(
+            str(meta.get("task", "")),
+            str(meta.get("instruction", "")),
+            str(meta.get("input", "")),
+            record.assistant,
+        )
+
+    def restore(self, state: RestoreState) -> None:
+        """The pool is the seeds plus every instruction that passed the novelty check, which
+        went on as a candidate and so is now among the accepted or the rejected records."""
+        for job in state.jobs:
+            if job.stage == "prompt":
+                self._next_prompt = max(self._next_prompt, int(job.key.rsplit(":", 1)[1]) + 1)
+                self.stats_.prompts += 1
+        ours = [r for r in state.rejected if r.record.meta.get("generator") == self.kind]
+        for rejection in ours:
+            if rejection.filter in ("alpaca", "instruction_rules", "rouge_l"):
+                self.stats_.dropped[rejection.reason] += 1
+        members: dict[int, Record] = {}
+        for record in [*state.accepted, *(r.record for r in ours)]:
+            index = record.meta.get("pool_index")
+            if isinstance(index, int) and record.meta.get("generator") == self.kind:
+                members.setdefault(index, record)
+        for index in sorted(members):
+            meta = members[index].meta
+            self.pool.add(str(meta["instruction"]), meta.get("rouge_max_seed"))
+        self.stats_.parsed = len(self.pool.machine) + sum(
+            r.filter in ("instruction_rules", "rouge_l") or r.reason == "empty_output" for r in ours
+        )
+        for record in state.accepted:
+            self.on_accepted(record)
+
+    def stats(self) -> dict[str, Any]:
+        return self.stats_.as_dict(self.pool, classify=False)
+
+
+def _triple_record(instruction: str, given: str, answer: str, meta: dict[str, Any]) -> Record:
+    user = f"{instruction}\n\n{given}" if given else instruction
+    return Record(
+        messages=[{"role": "user", "content": user}, {"role": "assistant", "content": answer}],
+        meta=meta,
+    )
