@@ -20,7 +20,7 @@ import orjson
 
 import teachkit
 from teachkit.recipe.load import parse_recipe
-from teachkit.teachers.llamacpp import LlamaCppBackend
+from teachkit.teachers.llamacpp import LlamaCppBackend, llama_thread
 from teachkit.teachers.registry import build_backend
 
 
@@ -63,7 +63,13 @@ def pipeline(recipe: teachkit.Recipe, out: Path) -> tuple[float, int, list[dict[
 
 
 def bare(recipe: teachkit.Recipe, requests: list[dict[str, Any]]) -> tuple[float, int]:
-    """The same requests straight through llama-cpp-python, model load included."""
+    """The same requests straight through llama-cpp-python, model load included, called from
+    the thread teachkit uses for llama.cpp (a second calling thread would slow both sides)."""
+    result: tuple[float, int] = llama_thread().submit(_bare, recipe, requests).result()
+    return result
+
+
+def _bare(recipe: teachkit.Recipe, requests: list[dict[str, Any]]) -> tuple[float, int]:
     from teachkit.teachers.base import Request
 
     started = time.perf_counter()

@@ -221,6 +221,7 @@ class Runner:
         if len(accepted) > room:
             for record in accepted[room:]:
                 rejected.append(Rejection(record, "quota", "quota_reached"))
+                s.chain.forget(record)
             accepted = accepted[:room]
         followups = [] if self.tally.accepted + len(accepted) >= s.count else outcome.jobs
         s.store.commit(job, accepted, rejected, followups, facts)

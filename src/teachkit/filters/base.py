@@ -73,6 +73,11 @@ class Filter:
     def remember(self, record: Record) -> None:
         """``record`` was accepted by the whole chain (stateful filters index it)."""
 
+    def forget(self, record: Record) -> bool:
+        """This filter kept ``record`` (and may have indexed it), but the record was dropped
+        later: by a later filter, or by the engine (quota). Returns whether anything changed."""
+        return False
+
     def warm(self, records: Iterable[Record]) -> None:
         """Rebuild state from records accepted earlier (resume)."""
         for record in records:
@@ -97,10 +102,12 @@ class FilterChain:
 
     async def evaluate(self, record: Record) -> tuple[Filter, Drop] | None:
         """Run the chain in order; return the first (filter, drop) or None when kept."""
-        for f in self.filters:
+        for index, f in enumerate(self.filters):
             verdict = await f.acheck(record)
             if isinstance(verdict, Drop):
                 self.dropped[(f.name, verdict.reason)] += 1
+                for earlier in self.filters[:index]:  # e.g. dedup must not keep it indexed
+                    earlier.forget(record)
                 return f, verdict
             self.kept[f.name] += 1
         return None
@@ -108,6 +115,10 @@ class FilterChain:
     def remember(self, record: Record) -> None:
         for f in self.filters:
             f.remember(record)
+
+    def forget(self, record: Record) -> None:
+        for f in self.filters:
+            f.forget(record)
 
     def warm(self, records: list[Record]) -> None:
         for f in self.filters:

@@ -10,6 +10,7 @@ event loop keeps serving progress and other stages.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import importlib.util
 import json
 import logging
@@ -24,12 +25,27 @@ from teachkit.errors import ConfigError, MissingExtraError, RequestRejectedError
 from teachkit.recipe.base import TeacherConfig
 from teachkit.teachers.base import Backend, Capabilities, Request, Response, Usage
 
-__all__ = ["LlamaCppBackend", "default_model_path"]
+__all__ = ["LlamaCppBackend", "default_model_path", "llama_thread"]
 
 log = logging.getLogger("teachkit")
 
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _LOAD_LOCK = threading.Lock()
+_THREAD: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def llama_thread() -> concurrent.futures.ThreadPoolExecutor:
+    """The one thread of this process that calls into llama.cpp (load, generate, close).
+
+    ggml's OpenMP workers belong to the thread that calls them and spin between calls; a second
+    calling thread starts a second team that competes with the first, which more than halves
+    the speed on a small machine. So every model in the process is driven from this thread.
+    """
+    global _THREAD
+    with _LOAD_LOCK:
+        if _THREAD is None:
+            _THREAD = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="llamacpp")
+        return _THREAD
 
 
 def default_model_path() -> Path:
@@ -105,9 +121,12 @@ class LlamaCppBackend(Backend):
     def describe(self) -> dict[str, Any]:
         return {"backend": self.id, "model": self.model, "file": self.model_path.name}
 
+    async def _on_thread(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(llama_thread(), fn, *args)
+
     async def start(self) -> None:
         if self._llm is None:
-            self._llm = await asyncio.to_thread(self._load)
+            self._llm = await self._on_thread(self._load)
 
     def _load(self) -> Any:
         try:
@@ -199,7 +218,8 @@ class LlamaCppBackend(Backend):
             raise RequestRejectedError("The llamacpp backend answers one choice per request (n=1).")
         await self.start()
         async with self._lock:  # one generation at a time: the model is not thread-safe
-            return await asyncio.to_thread(self._generate_sync, request)
+            response: Response = await self._on_thread(self._generate_sync, request)
+            return response
 
     def _close_sync(self) -> None:
         with self._busy:  # waits for a generation still running in a worker thread
@@ -210,4 +230,4 @@ class LlamaCppBackend(Backend):
 
     async def aclose(self) -> None:
         if self._llm is not None:
-            await asyncio.to_thread(self._close_sync)
+            await self._on_thread(self._close_sync)
