@@ -34,5 +34,6 @@ __all__ = [
     "lsh_params",
     "normalize",
     "novel_by_rouge_l",
+    "parse_score",
     "rouge_l",
 ]
