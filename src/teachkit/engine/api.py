@@ -16,7 +16,7 @@ from teachkit.errors import RecipeError
 from teachkit.recipe.load import load_recipe
 from teachkit.recipe.models import Recipe
 from teachkit.teachers.pricing import estimate_cost, estimate_tokens, price_for
-from teachkit.teachers.registry import build_backend
+from teachkit.teachers.registry import backend_class
 
 __all__ = ["DryRun", "RunSummary", "plan", "resolve_out", "run", "run_async"]
 
@@ -140,14 +140,16 @@ def plan(recipe: Recipe) -> DryRun:
     """Estimate requests, tokens and cost without calling the teacher."""
     from teachkit.generators.base import GeneratorContext
 
-    backend = build_backend(recipe.teacher)
+    # the backend class, not an instance: a dry run needs no API key and loads no model
+    cls = backend_class(recipe.teacher.backend)
+    model = recipe.teacher.model or cls.default_model
     ctx = GeneratorContext(
         recipe_name=recipe.name,
         recipe_hash="dry-run",
         seed=recipe.seed,
-        teacher_backend=backend.id,
-        teacher_model=backend.model,
-        capabilities=backend.capabilities,
+        teacher_backend=cls.id,
+        teacher_model=model,
+        capabilities=cls.capabilities,
         sampling={"seed": recipe.seed, **recipe.teacher.sampling.as_options()},
         base_dir=recipe.base_dir,
     )
@@ -175,7 +177,7 @@ def plan(recipe: Recipe) -> DryRun:
     prompt_total = int(prompt_tokens * requests / jobs)
     max_tokens = recipe.teacher.sampling.max_tokens or 256
     completion_total = int(requests * max_tokens * recipe.teacher.sampling.n)
-    prices = price_for(backend.id, backend.model, recipe.teacher.prices)
+    prices = price_for(cls.id, model, recipe.teacher.prices)
     cost = estimate_cost(prompt_total, completion_total, prices) if prices else None
     return DryRun(
         requests=requests,
@@ -183,5 +185,5 @@ def plan(recipe: Recipe) -> DryRun:
         completion_tokens=completion_total,
         cost_usd=cost,
         sample_prompts=samples,
-        teacher=backend.describe(),
+        teacher={"backend": cls.id, "model": model},
     )

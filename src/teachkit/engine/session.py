@@ -22,7 +22,7 @@ from teachkit.recipe.base import TeacherConfig
 from teachkit.recipe.load import dump_recipe, recipe_hash
 from teachkit.recipe.models import Recipe
 from teachkit.teachers.cache import RequestCache
-from teachkit.teachers.pricing import estimate_cost, price_for
+from teachkit.teachers.pricing import estimate_cost
 from teachkit.teachers.teacher import Teacher
 
 __all__ = ["Session", "SessionResult"]
@@ -186,15 +186,18 @@ class Session:
 
     # --- money ------------------------------------------------------------------------------
     def cost_usd(self) -> float:
+        """Spend of the whole run: this session's teachers plus what earlier sessions spent."""
         total = 0.0
         previous = self.previous.get("usage", {}).get("teachers", {})
         for name, teacher in self.teachers.items():
-            prices = price_for(teacher.backend_id, teacher.model, teacher.config.prices)
+            if teacher.prices is None:
+                continue
             before = previous.get(name, {})
-            pt = teacher.usage.prompt_tokens + int(before.get("prompt_tokens", 0))
-            ct = teacher.usage.completion_tokens + int(before.get("completion_tokens", 0))
-            if prices is not None:
-                total += estimate_cost(pt, ct, prices)
+            total += teacher.cost_usd + estimate_cost(
+                int(before.get("prompt_tokens", 0)),
+                int(before.get("completion_tokens", 0)),
+                teacher.prices,
+            )
         return total
 
     def check_budget(self) -> None:
