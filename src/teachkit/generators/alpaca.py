@@ -28,6 +28,7 @@ from teachkit.generators.instructions import (
     InstructionPool,
     InstructionRules,
     RunStats,
+    instruction_record,
     make_request,
     normalize_whitespace,
     resolve_mode,
@@ -210,7 +211,7 @@ class AlpacaGenerator(Generator):
             instruction, given, answer = triple
             self.stats_.parsed += 1
             meta = self._meta(job, instruction=instruction, input=given, parents=parents)
-            record = _triple_record(instruction, given, answer, meta)
+            record = instruction_record(instruction, given, answer, meta)
             verdict = self._check(instruction, answer)
             if verdict is not None:
                 self.stats_.dropped[verdict[1]] += 1
@@ -229,7 +230,7 @@ class AlpacaGenerator(Generator):
                 rouge_max_seed=novelty.rouge_max_seed,
             )
             self.pool.add(instruction, novelty.rouge_max_seed)
-            outcome.candidates.append(_triple_record(instruction, given, answer, meta))
+            outcome.candidates.append(instruction_record(instruction, given, answer, meta))
         return outcome
 
     def _check(self, instruction: str, answer: str) -> tuple[str, str, dict[str, Any]] | None:
@@ -246,13 +247,7 @@ class AlpacaGenerator(Generator):
         return super().on_failure(job, error)
 
     def on_accepted(self, record: Record) -> None:
-        meta = record.meta
-        self.stats_.accept(
-            str(meta.get("task", "")),
-            str(meta.get("instruction", "")),
-            str(meta.get("input", "")),
-            record.assistant,
-        )
+        self.stats_.accept_record(record)
 
     def restore(self, state: RestoreState) -> None:
         """The pool is the seeds plus every instruction that passed the novelty check, which
@@ -281,11 +276,3 @@ class AlpacaGenerator(Generator):
 
     def stats(self) -> dict[str, Any]:
         return self.stats_.as_dict(self.pool, classify=False)
-
-
-def _triple_record(instruction: str, given: str, answer: str, meta: dict[str, Any]) -> Record:
-    user = f"{instruction}\n\n{given}" if given else instruction
-    return Record(
-        messages=[{"role": "user", "content": user}, {"role": "assistant", "content": answer}],
-        meta=meta,
-    )

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from teachkit.errors import RecipeError
 from teachkit.filters.rouge import RougeLIndex
+from teachkit.records import Record
 from teachkit.teachers.base import Capabilities, Request
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "Novelty",
     "RunStats",
     "filter_instances",
+    "instruction_record",
     "make_request",
     "normalize_whitespace",
     "parse_classification_instances",
@@ -295,6 +297,16 @@ class RunStats:
     input_words: list[int] = field(default_factory=list)
     output_words: list[int] = field(default_factory=list)
 
+    def accept_record(self, record: Record) -> None:
+        """Count an accepted record made by one of the instruction recipes."""
+        meta = record.meta
+        self.accept(
+            str(meta.get("task", "")),
+            str(meta.get("instruction", "")),
+            str(meta.get("input", "")),
+            record.assistant,
+        )
+
     def accept(self, task: str, instruction: str, given: str, answer: str) -> None:
         self.accepted += 1
         if task not in self.per_task:
@@ -335,3 +347,12 @@ class RunStats:
                 round(self.classification / self.classified, 3) if self.classified else None
             )
         return out
+
+
+def instruction_record(instruction: str, given: str, answer: str, meta: dict[str, Any]) -> Record:
+    """A training example from an instruction, its optional input and the output."""
+    user = f"{instruction}\n\n{given}" if given else instruction
+    return Record(
+        messages=[{"role": "user", "content": user}, {"role": "assistant", "content": answer}],
+        meta=meta,
+    )

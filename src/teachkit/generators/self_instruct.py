@@ -35,6 +35,7 @@ from teachkit.generators.instructions import (
     InstructionRules,
     RunStats,
     filter_instances,
+    instruction_record,
     make_request,
     normalize_whitespace,
     parse_classification_instances,
@@ -315,13 +316,13 @@ class SelfInstructGenerator(Generator):
         )
         for (given, answer), reason in dropped:
             self.stats_.dropped[reason] += 1
-            record = _instance_record(
+            record = instruction_record(
                 instruction, given, answer, self._meta(job, **meta_base, input=given)
             )
             outcome.rejected.append(Rejection(record, "instances", reason))
         for given, answer in kept:
             meta = self._meta(job, **meta_base, input=given)
-            outcome.candidates.append(_instance_record(instruction, given, answer, meta))
+            outcome.candidates.append(instruction_record(instruction, given, answer, meta))
         return outcome
 
     # --- bookkeeping -------------------------------------------------------------------------
@@ -333,13 +334,7 @@ class SelfInstructGenerator(Generator):
         return super().on_failure(job, error)
 
     def on_accepted(self, record: Record) -> None:
-        meta = record.meta
-        self.stats_.accept(
-            str(meta.get("task", "")),
-            str(meta.get("instruction", "")),
-            str(meta.get("input", "")),
-            record.assistant,
-        )
+        self.stats_.accept_record(record)
 
     def restore(self, state: RestoreState) -> None:
         """The pool is the seeds plus the instruction of every classify job, in creation order."""
@@ -366,11 +361,3 @@ class SelfInstructGenerator(Generator):
 
     def stats(self) -> dict[str, Any]:
         return self.stats_.as_dict(self.pool, classify=True)
-
-
-def _instance_record(instruction: str, given: str, answer: str, meta: dict[str, Any]) -> Record:
-    user = f"{instruction}\n\n{given}" if given else instruction
-    return Record(
-        messages=[{"role": "user", "content": user}, {"role": "assistant", "content": answer}],
-        meta=meta,
-    )

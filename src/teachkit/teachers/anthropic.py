@@ -19,7 +19,7 @@ from yarl import URL
 from teachkit.errors import RetryableError
 from teachkit.recipe.base import TeacherConfig
 from teachkit.teachers.base import Backend, Capabilities, Request, Response, Usage
-from teachkit.teachers.http import HttpClient, merge_choices, resolve_api_key, safe_url
+from teachkit.teachers.http import HttpBackend, merge_choices, safe_url
 
 __all__ = ["AnthropicBackend"]
 
@@ -41,7 +41,7 @@ def _tool_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     return {"type": "object", "properties": {"value": schema}, "required": ["value"]}, True
 
 
-class AnthropicBackend(Backend):
+class AnthropicBackend(HttpBackend):
     id = "anthropic"
     capabilities: ClassVar[Capabilities] = Capabilities(
         chat=True, completion=False, json_schema=True, n=False, logprobs=False
@@ -64,36 +64,12 @@ class AnthropicBackend(Backend):
         assert isinstance(options, AnthropicBackend.Options)
         self.opts: AnthropicBackend.Options = options
         root = str(URL(config.base_url or DEFAULT_BASE_URL)).rstrip("/")
-        self.base_url = root[: -len("/v1")] if root.endswith("/v1") else root
-        self.key_env = config.api_key_env or self.default_key_env
-        key = resolve_api_key(self.id, self.base_url, self.key_env)
-        self.authenticated = key is not None
-        headers = {"anthropic-version": options.version, **options.extra_headers}
-        if key is not None:
-            headers["x-api-key"] = key
-        self._http = HttpClient(
-            backend=self.id,
-            headers=headers,
-            concurrency=config.max_concurrency,
-            timeout=config.timeout,
-            secret=key,
-            key_env=self.key_env,
+        self._connect(
+            root[: -len("/v1")] if root.endswith("/v1") else root,
+            {"anthropic-version": options.version, **options.extra_headers},
+            {"x-api-key": "{key}"},
         )
         self._url = f"{self.base_url}/v1/messages"
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "backend": self.id,
-            "model": self.model,
-            "base_url": safe_url(self.base_url),
-            "api_key_env": self.key_env if self.authenticated else None,
-        }
-
-    async def start(self) -> None:
-        await self._http.start()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     def _body(self, request: Request) -> tuple[dict[str, Any], bool]:
         messages = request.messages or [{"role": "user", "content": request.prompt or ""}]

@@ -22,7 +22,7 @@ import os
 import re
 import time
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import orjson
@@ -30,9 +30,10 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from teachkit.errors import CircuitOpenError, ConfigError, RequestRejectedError, RetryableError
-from teachkit.teachers.base import Response
+from teachkit.teachers.base import Backend, Response
 
 __all__ = [
+    "HttpBackend",
     "HttpClient",
     "is_local_url",
     "merge_choices",
@@ -287,3 +288,46 @@ class HttpClient:
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+
+class HttpBackend(Backend):
+    """What the HTTP backends share: the key read from the environment (never stored elsewhere),
+    one pooled client, and a secret-free ``describe``."""
+
+    #: environment variable read when the recipe names none
+    default_key_env: ClassVar[str]
+
+    def _connect(
+        self, base_url: str, headers: dict[str, str], auth: dict[str, str] | None = None
+    ) -> None:
+        """Resolve the key and open the client; ``auth`` maps header names to a template in
+        which ``{key}`` is replaced by the key (left out when a local server needs none)."""
+        self.base_url = base_url
+        self.key_env = self.config.api_key_env or self.default_key_env
+        key = resolve_api_key(self.id, base_url, self.key_env)
+        self.authenticated = key is not None
+        sent = dict(headers)
+        if key is not None:
+            sent.update({name: value.format(key=key) for name, value in (auth or {}).items()})
+        self._http = HttpClient(
+            backend=self.id,
+            headers=sent,
+            concurrency=self.config.max_concurrency,
+            timeout=self.config.timeout,
+            secret=key,
+            key_env=self.key_env,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": self.id,
+            "model": self.model,
+            "base_url": safe_url(self.base_url),
+            "api_key_env": self.key_env if self.authenticated else None,
+        }
+
+    async def start(self) -> None:
+        await self._http.start()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()

@@ -19,7 +19,7 @@ from yarl import URL
 from teachkit.errors import RetryableError
 from teachkit.recipe.base import TeacherConfig
 from teachkit.teachers.base import Backend, Capabilities, Request, Response, Usage
-from teachkit.teachers.http import HttpClient, merge_choices, resolve_api_key, safe_url
+from teachkit.teachers.http import HttpBackend, merge_choices, safe_url
 from teachkit.teachers.pricing import estimate_request_tokens, estimate_tokens
 
 __all__ = ["OpenAIBackend", "derive_seed"]
@@ -41,7 +41,7 @@ def api_root(base_url: str) -> str:
     return str(url).rstrip("/")
 
 
-class OpenAIBackend(Backend):
+class OpenAIBackend(HttpBackend):
     id = "openai"
     capabilities: ClassVar[Capabilities] = Capabilities(
         chat=True, completion=True, json_schema=True, n=True, logprobs=False
@@ -69,20 +69,10 @@ class OpenAIBackend(Backend):
         super().__init__(config, options)
         assert isinstance(options, OpenAIBackend.Options)
         self.opts: OpenAIBackend.Options = options
-        self.base_url = api_root(config.base_url or DEFAULT_BASE_URL)
-        self.key_env = config.api_key_env or self.default_key_env
-        key = resolve_api_key(self.id, self.base_url, self.key_env)
-        self.authenticated = key is not None
-        headers = dict(options.extra_headers)
-        if key is not None:
-            headers["Authorization"] = f"Bearer {key}"
-        self._http = HttpClient(
-            backend=self.id,
-            headers=headers,
-            concurrency=config.max_concurrency,
-            timeout=config.timeout,
-            secret=key,
-            key_env=self.key_env,
+        self._connect(
+            api_root(config.base_url or DEFAULT_BASE_URL),
+            dict(options.extra_headers),
+            {"Authorization": "Bearer {key}"},
         )
         self._chat_url = f"{self.base_url}/chat/completions"
         self._completions_url = f"{self.base_url}/completions"
@@ -93,20 +83,6 @@ class OpenAIBackend(Backend):
             n=options.supports_n,
             logprobs=False,
         )
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "backend": self.id,
-            "model": self.model,
-            "base_url": safe_url(self.base_url),
-            "api_key_env": self.key_env if self.authenticated else None,
-        }
-
-    async def start(self) -> None:
-        await self._http.start()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     # --- request ------------------------------------------------------------------------------
     def _body(self, request: Request, n: int, seed_offset: int = 0) -> dict[str, Any]:
