@@ -85,6 +85,24 @@ def print_summary(summary: RunSummary) -> None:
     _print_generator_stats(m.get("generator", {}))
 
 
+def _flat(stats: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Nested generator statistics as (dotted key, short value) rows."""
+    rows: list[tuple[str, str]] = []
+    for key, value in stats.items():
+        name = f"{prefix}{key}"
+        if (
+            isinstance(value, dict)
+            and value
+            and all(not isinstance(v, dict) for v in value.values())
+        ):
+            rows.append((name, ", ".join(f"{k}: {v}" for k, v in value.items())))
+        elif isinstance(value, dict):
+            rows += _flat(value, f"{name}.")
+        elif value is not None:
+            rows.append((name, str(value)))
+    return rows
+
+
 def _print_generator_stats(stats: dict[str, Any]) -> None:
     axes = stats.get("axes")
     if isinstance(axes, dict) and isinstance(axes.get("axes"), dict):
@@ -95,6 +113,14 @@ def _print_generator_stats(stats: dict[str, Any]) -> None:
             seen = info.get("seen", "") if isinstance(info, dict) else ""
             total = info.get("values", "") if isinstance(info, dict) else ""
             table.add_row(name, f"{seen}/{total}")
+        out.print(table)
+    rest = {k: v for k, v in stats.items() if k != "axes"}
+    if rest:
+        table = Table(title="Generator statistics", show_edge=False)
+        table.add_column("statistic")
+        table.add_column("value", overflow="fold")
+        for key, value in _flat(rest):
+            table.add_row(key, value)
         out.print(table)
 
 
