@@ -56,3 +56,14 @@ def test_readme_documents_every_command() -> None:
         assert re.search(rf"`teachkit {name}\b", text), (
             f"README does not document `teachkit {name}`"
         )
+
+
+def test_readme_recipe_is_valid() -> None:
+    import yaml
+
+    from teachkit.recipe.load import parse_recipe
+
+    block = re.search(r"## Recipes\n\n```yaml\n(.*?)```", README.read_text(), re.S)
+    assert block is not None
+    recipe = parse_recipe(yaml.safe_load(block.group(1)))
+    assert [f.kind for f in recipe.filters] == ["rules", "dedup", "judge"]

@@ -70,10 +70,12 @@ def test_sigkill_at_many_moments_then_resume(tmp_path: Path) -> None:
     # (commits seen before the kill, extra delay): during start-up, mid-generation, right after
     # a commit (inside the next write), and later in the run
     moments = [(0, 0.3), (1, 0.0), (2, 0.35), (4, 0.01), (6, 0.2)]
+    seen = []
     for index, (at, extra) in enumerate(moments):
         log = tmp_path / f"session{index}.log"
         logs.append(log)
         kill_when(start(recipe, run, log), run, commits_at_least=at, extra=extra)
+        seen.append(commits(run))
     final_log = tmp_path / "final.log"
     logs.append(final_log)
     proc = start(recipe, run, final_log)
@@ -106,6 +108,7 @@ def test_sigkill_at_many_moments_then_resume(tmp_path: Path) -> None:
                 )
                 paid[key] = session
     assert len(paid) >= 10
+    print(f"\ncommits in the journal after each kill: {seen}; answers paid: {len(paid)}")
 
     # a finished run does nothing the next time, and says so
     again = subprocess.run(
