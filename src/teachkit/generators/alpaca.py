@@ -16,7 +16,6 @@ from pydantic import Field, model_validator
 
 from teachkit.errors import DataError, TeacherError
 from teachkit.generators.base import (
-    Generator,
     GeneratorContext,
     Job,
     Outcome,
@@ -25,6 +24,7 @@ from teachkit.generators.base import (
 )
 from teachkit.generators.instructions import (
     ALPACA_BLACKLIST,
+    InstructionGenerator,
     InstructionPool,
     InstructionRules,
     RunStats,
@@ -122,7 +122,7 @@ def parse_triples(text: str, first: int, truncated: bool) -> list[tuple[Triple |
     return items
 
 
-class AlpacaGenerator(Generator):
+class AlpacaGenerator(InstructionGenerator):
     kind = "alpaca"
     spec: AlpacaSpec
 
@@ -142,15 +142,6 @@ class AlpacaGenerator(Generator):
         self.stats_ = RunStats()
         self._next_prompt = 0
         self._pending_prompts = 0
-
-    def next_job(self) -> Job | None:
-        done = self.stats_.accepted
-        if done >= self.count or done + self._pending_prompts >= self.count:
-            return None
-        index = self._next_prompt
-        self._next_prompt += 1
-        self._pending_prompts += 1
-        return self._prompt_job(index)
 
     def _prompt_job(self, index: int) -> Job:
         spec = self.spec
@@ -186,11 +177,6 @@ class AlpacaGenerator(Generator):
             ),
             context={"parents": [seed.id for seed in chosen], "first": first},
         )
-
-    def _meta(self, job: Job, **extra: Any) -> dict[str, Any]:
-        meta = self.ctx.provenance()
-        meta.update({"generator": self.kind, "job": job.key, "stage": job.stage, **extra})
-        return meta
 
     def on_response(self, job: Job, response: Response) -> Outcome:
         self._pending_prompts = max(0, self._pending_prompts - 1)
@@ -245,9 +231,6 @@ class AlpacaGenerator(Generator):
     def on_failure(self, job: Job, error: TeacherError) -> Outcome:
         self._pending_prompts = max(0, self._pending_prompts - 1)
         return super().on_failure(job, error)
-
-    def on_accepted(self, record: Record) -> None:
-        self.stats_.accept_record(record)
 
     def restore(self, state: RestoreState) -> None:
         """The pool is the seeds plus every instruction that passed the novelty check, which

@@ -6,18 +6,21 @@ from __future__ import annotations
 import re
 import statistics
 import string
+from abc import abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from teachkit.errors import RecipeError
 from teachkit.filters.rouge import RougeLIndex
+from teachkit.generators.base import Generator, Job
 from teachkit.records import Record
 from teachkit.teachers.base import Capabilities, Request
 
 __all__ = [
     "ALPACA_BLACKLIST",
     "SELF_INSTRUCT_BLACKLIST",
+    "InstructionGenerator",
     "InstructionPool",
     "InstructionRules",
     "Novelty",
@@ -356,3 +359,39 @@ def instruction_record(instruction: str, given: str, answer: str, meta: dict[str
         messages=[{"role": "user", "content": user}, {"role": "assistant", "content": answer}],
         meta=meta,
     )
+
+
+class InstructionGenerator(Generator):
+    """What the instruction recipes (Self-Instruct, Alpaca) share: pacing of list prompts,
+    provenance, and the paper-style statistics."""
+
+    stats_: RunStats
+    _next_prompt: int
+    _pending_prompts: int
+
+    def _in_flight(self) -> int:
+        """Records that work already in flight may still yield (one per prompt or task)."""
+        return self._pending_prompts
+
+    def next_job(self) -> Job | None:
+        done = self.stats_.accepted
+        # work in flight counts as one record, so the run does not flood the teacher with
+        # prompts it will not need
+        if done >= self.count or done + self._in_flight() >= self.count:
+            return None
+        index = self._next_prompt
+        self._next_prompt += 1
+        self._pending_prompts += 1
+        return self._prompt_job(index)
+
+    @abstractmethod
+    def _prompt_job(self, index: int) -> Job:
+        """The list prompt number ``index``."""
+
+    def _meta(self, job: Job, **extra: Any) -> dict[str, Any]:
+        meta = self.ctx.provenance()
+        meta.update({"generator": self.kind, "job": job.key, "stage": job.stage, **extra})
+        return meta
+
+    def on_accepted(self, record: Record) -> None:
+        self.stats_.accept_record(record)

@@ -22,7 +22,6 @@ from pydantic import Field, model_validator
 
 from teachkit.errors import TeacherError
 from teachkit.generators.base import (
-    Generator,
     GeneratorContext,
     Job,
     Outcome,
@@ -31,6 +30,7 @@ from teachkit.generators.base import (
 )
 from teachkit.generators.instructions import (
     SELF_INSTRUCT_BLACKLIST,
+    InstructionGenerator,
     InstructionPool,
     InstructionRules,
     RunStats,
@@ -101,7 +101,7 @@ def _capitalize(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-class SelfInstructGenerator(Generator):
+class SelfInstructGenerator(InstructionGenerator):
     kind = "self_instruct"
     spec: SelfInstructSpec
 
@@ -119,16 +119,8 @@ class SelfInstructGenerator(Generator):
         self._pending_tasks = 0
 
     # --- stage 1: new instructions -----------------------------------------------------------
-    def next_job(self) -> Job | None:
-        done = self.stats_.accepted
-        # in flight work counts as one record per prompt or instruction, so the run does not
-        # flood the teacher with prompts it will not need
-        if done >= self.count or done + self._pending_prompts + self._pending_tasks >= self.count:
-            return None
-        index = self._next_prompt
-        self._next_prompt += 1
-        self._pending_prompts += 1
-        return self._prompt_job(index)
+    def _in_flight(self) -> int:
+        return self._pending_prompts + self._pending_tasks
 
     def _prompt_job(self, index: int) -> Job:
         spec = self.spec
@@ -175,11 +167,6 @@ class SelfInstructGenerator(Generator):
         if job.stage == "classify":
             return self._on_classify(job, response)
         return self._on_instances(job, response)
-
-    def _meta(self, job: Job, **extra: Any) -> dict[str, Any]:
-        meta = self.ctx.provenance()
-        meta.update({"generator": self.kind, "job": job.key, "stage": job.stage, **extra})
-        return meta
 
     def _on_prompt(self, job: Job, response: Response) -> Outcome:
         self._pending_prompts = max(0, self._pending_prompts - 1)
@@ -332,9 +319,6 @@ class SelfInstructGenerator(Generator):
         elif job.stage == "instances" or job.stage == "classify":
             self._pending_tasks = max(0, self._pending_tasks - 1)
         return super().on_failure(job, error)
-
-    def on_accepted(self, record: Record) -> None:
-        self.stats_.accept_record(record)
 
     def restore(self, state: RestoreState) -> None:
         """The pool is the seeds plus the instruction of every classify job, in creation order."""
