@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
+
+import orjson
 
 from teachkit.errors import RetryableError
 from teachkit.teachers.base import Backend, Capabilities, Request, Response, Usage
@@ -56,3 +59,34 @@ register_backend(ScriptedBackend)
 
 def transient(message: str = "busy") -> RetryableError:
     return RetryableError(message, status=503, retry_after=0.001)
+
+
+# --- reading run directories in tests ------------------------------------------------------
+_ANSWER = re.compile(r"answer job=(\S+) key=(\S+) cached=(\d)")
+
+
+def shard_rows(run: Path, kind: str) -> list[dict[str, Any]]:
+    """Every line of ``run/<kind>/*.jsonl`` (kind: accepted or rejected), parsed."""
+    return [
+        orjson.loads(line)
+        for path in sorted((run / kind).glob("*.jsonl"))
+        for line in path.read_bytes().splitlines()
+        if line
+    ]
+
+
+def journal_commits(run: Path) -> int:
+    journal = run / "journal.jsonl"
+    return journal.read_bytes().count(b'"t":"c"') if journal.exists() else 0
+
+
+def paid_answers(logs: list[Path]) -> dict[str, int]:
+    """Request key -> session that paid for it, from ``teachkit --debug`` logs in order.
+    Fails if an answer received (not from the cache) in one session is paid again later."""
+    paid: dict[str, int] = {}
+    for session, log in enumerate(logs):
+        for _job, key, cached in _ANSWER.findall(log.read_text(errors="replace")):
+            if cached == "0":
+                assert key not in paid, f"{key} paid in session {paid[key]} and again in {session}"
+                paid[key] = session
+    return paid

@@ -9,7 +9,6 @@ and no answer received before a kill requested again.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -19,9 +18,9 @@ from pathlib import Path
 
 import orjson
 
+from support import journal_commits, paid_answers, shard_rows
 from teachkit.testing import FakeServerProcess, FaultPlan
 
-ANSWER = re.compile(r"answer job=(\S+) key=(\S+) cached=(\d)")
 COUNT = 300
 
 
@@ -45,11 +44,6 @@ generator:
     style: [plainly, with an example, in one line, as a story]
   prompt: "Explain {{{{ topic }}}} to {{{{ level }}}} {{{{ style }}}}."
 """
-
-
-def commits(run: Path) -> int:
-    journal = run / "journal.jsonl"
-    return journal.read_bytes().count(b'"t":"c"') if journal.exists() else 0
 
 
 def test_twenty_percent_faults_and_sigkills(tmp_path: Path) -> None:
@@ -86,7 +80,11 @@ def test_twenty_percent_faults_and_sigkills(tmp_path: Path) -> None:
             with open(log, "wb") as handle:
                 proc = subprocess.Popen(cmd, stdout=handle, stderr=handle, env=env)
                 deadline = time.monotonic() + 120
-                while commits(run) < at and proc.poll() is None and time.monotonic() < deadline:
+                while (
+                    journal_commits(run) < at
+                    and proc.poll() is None
+                    and time.monotonic() < deadline
+                ):
                     time.sleep(0.005)
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
@@ -97,16 +95,8 @@ def test_twenty_percent_faults_and_sigkills(tmp_path: Path) -> None:
         assert done.returncode == 0, final.read_text()[-3000:]
         served = server.stats()
 
-    accepted = [
-        orjson.loads(line)
-        for path in sorted((run / "accepted").glob("*.jsonl"))
-        for line in path.read_bytes().splitlines()
-    ]
-    rejected = [
-        orjson.loads(line)
-        for path in sorted((run / "rejected").glob("*.jsonl"))
-        for line in path.read_bytes().splitlines()
-    ]
+    accepted = shard_rows(run, "accepted")
+    rejected = shard_rows(run, "rejected")
     assert len(accepted) == COUNT
     assert len({r["id"] for r in accepted}) == COUNT
     jobs = [r["meta"]["job"] for r in accepted] + [r["record"]["meta"]["job"] for r in rejected]
@@ -118,12 +108,7 @@ def test_twenty_percent_faults_and_sigkills(tmp_path: Path) -> None:
         "quota:quota_reached",
     }
 
-    paid: dict[str, int] = {}
-    for session, log in enumerate(logs):
-        for _job, key, cached in ANSWER.findall(log.read_text(errors="replace")):
-            if cached == "0":
-                assert key not in paid, f"{key} paid in session {paid[key]} and again in {session}"
-                paid[key] = session
+    paid = paid_answers(logs)
     manifest = orjson.loads((run / "manifest.json").read_bytes())
     assert manifest["status"] == "complete" and manifest["accepted"] == COUNT
     faults_served = served["faults"]

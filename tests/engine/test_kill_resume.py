@@ -8,7 +8,6 @@ duplicated, no half-written line, and no answer that was received before a kill 
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+
+from support import journal_commits, paid_answers, shard_rows
 
 RECIPE = """
 name: killme
@@ -31,15 +32,6 @@ generator:
   prompt: "In one short sentence, name one use of {{ thing }}."
 """
 
-ANSWER = re.compile(r"answer job=(\S+) key=(\S+) cached=(\d)")
-
-
-def commits(run: Path) -> int:
-    journal = run / "journal.jsonl"
-    if not journal.exists():
-        return 0
-    return journal.read_bytes().count(b'"t":"c"')
-
 
 def start(recipe: Path, run: Path, log: Path) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "teachkit", "--debug", "run", str(recipe), "--out", str(run), "-q"]
@@ -53,7 +45,11 @@ def kill_when(
     proc: subprocess.Popen[bytes], run: Path, *, commits_at_least: int, extra: float
 ) -> None:
     deadline = time.monotonic() + 120
-    while commits(run) < commits_at_least and proc.poll() is None and time.monotonic() < deadline:
+    while (
+        journal_commits(run) < commits_at_least
+        and proc.poll() is None
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.02)
     time.sleep(extra)
     if proc.poll() is None:
@@ -75,22 +71,14 @@ def test_sigkill_at_many_moments_then_resume(tmp_path: Path) -> None:
         log = tmp_path / f"session{index}.log"
         logs.append(log)
         kill_when(start(recipe, run, log), run, commits_at_least=at, extra=extra)
-        seen.append(commits(run))
+        seen.append(journal_commits(run))
     final_log = tmp_path / "final.log"
     logs.append(final_log)
     proc = start(recipe, run, final_log)
     assert proc.wait(timeout=300) == 0, final_log.read_text()[-3000:]
 
-    accepted = [
-        orjson.loads(line)
-        for path in sorted((run / "accepted").glob("*.jsonl"))
-        for line in path.read_bytes().splitlines()
-    ]
-    rejected = [
-        orjson.loads(line)
-        for path in sorted((run / "rejected").glob("*.jsonl"))
-        for line in path.read_bytes().splitlines()
-    ]
+    accepted = shard_rows(run, "accepted")
+    rejected = shard_rows(run, "rejected")
     assert len(accepted) == 10
     assert len({r["id"] for r in accepted}) == 10
     jobs = [r["meta"]["job"] for r in accepted] + [r["record"]["meta"].get("job") for r in rejected]
@@ -99,14 +87,7 @@ def test_sigkill_at_many_moments_then_resume(tmp_path: Path) -> None:
     assert manifest["status"] == "complete" and manifest["accepted"] == 10
 
     # no answer paid for before a kill was requested from the teacher again
-    paid: dict[str, int] = {}
-    for session, log in enumerate(logs):
-        for _job, key, cached in ANSWER.findall(log.read_text(errors="replace")):
-            if cached == "0":
-                assert key not in paid, (
-                    f"{key} was paid in session {paid[key]} and again in {session}"
-                )
-                paid[key] = session
+    paid = paid_answers(logs)
     assert len(paid) >= 10
     print(f"\ncommits in the journal after each kill: {seen}; answers paid: {len(paid)}")
 

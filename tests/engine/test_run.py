@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 import teachkit
-from support import echo_answer, last_text
+from support import echo_answer, last_text, shard_rows
 from teachkit.errors import RunDirError
 from teachkit.recipe.load import parse_recipe
 from teachkit.teachers.base import Request
@@ -32,10 +32,7 @@ def recipe(count: int = 10, **generator: Any) -> teachkit.Recipe:
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
-    out = []
-    for file in sorted(path.glob("*.jsonl")):
-        out += [orjson.loads(line) for line in file.read_bytes().splitlines() if line]
-    return out
+    return shard_rows(path.parent, path.name)
 
 
 def test_run_writes_exactly_count_records(tmp_path: Path, scripted: Any) -> None:
