@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from teachkit.errors import DataError, TeacherError
 from teachkit.generators.base import (
@@ -27,14 +27,14 @@ from teachkit.generators.instructions import (
     InstructionGenerator,
     InstructionPool,
     InstructionRules,
+    InstructionSpecBase,
     RunStats,
     instruction_record,
     make_request,
     normalize_whitespace,
     resolve_mode,
 )
-from teachkit.generators.seeds import SHIPPED_SEEDS, load_seed_tasks
-from teachkit.recipe.base import StrictModel
+from teachkit.generators.seeds import load_seed_tasks
 from teachkit.records import Record, content_hash
 from teachkit.teachers.base import Response
 
@@ -61,33 +61,17 @@ List of {total} tasks:
 Triple = tuple[str, str, str]
 
 
-class AlpacaSpec(StrictModel):
-    """``generator: {kind: alpaca, ...}``; defaults are those of the Alpaca data generation."""
+class AlpacaSpec(InstructionSpecBase):
+    """``generator: {kind: alpaca, ...}``; defaults are those of the Alpaca data generation.
+    The seed tasks need at least one instance each (the first instance is shown)."""
 
     kind: Literal["alpaca"] = "alpaca"
-    #: accepted records (instruction/input/output triples) to end with
-    count: int = Field(ge=1)
-    #: JSONL seed tasks with at least one instance each (the first instance is shown)
-    seeds: str = SHIPPED_SEEDS
-    mode: Literal["auto", "completion", "chat"] = "auto"
     prompt_instructions: int = Field(default=3, ge=1, le=20)
-    #: the list stops before this item number
     stop_item: int = Field(default=20, ge=3)
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     max_tokens: int = Field(default=3072, ge=16)
-    rouge_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
-    min_words: int = Field(default=4, ge=1)
-    max_words: int = Field(default=150, ge=1)
     blacklist: list[str] = Field(default_factory=lambda: list(ALPACA_BLACKLIST))
-
-    @model_validator(mode="after")
-    def _consistent(self) -> AlpacaSpec:
-        if self.stop_item <= self.prompt_instructions + 1:
-            raise ValueError("stop_item must leave room for new items after prompt_instructions")
-        if self.min_words > self.max_words:
-            raise ValueError("min_words cannot exceed max_words")
-        return self
 
     def build(self, ctx: GeneratorContext) -> AlpacaGenerator:
         return AlpacaGenerator(self, ctx)

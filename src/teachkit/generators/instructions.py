@@ -11,9 +11,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import Field, model_validator
+
 from teachkit.errors import RecipeError
 from teachkit.filters.rouge import RougeLIndex
 from teachkit.generators.base import Generator, Job
+from teachkit.generators.seeds import SHIPPED_SEEDS
+from teachkit.recipe.base import StrictModel
 from teachkit.records import Record
 from teachkit.teachers.base import Capabilities, Request
 
@@ -23,6 +27,7 @@ __all__ = [
     "InstructionGenerator",
     "InstructionPool",
     "InstructionRules",
+    "InstructionSpecBase",
     "Novelty",
     "RunStats",
     "filter_instances",
@@ -395,3 +400,28 @@ class InstructionGenerator(Generator):
 
     def on_accepted(self, record: Record) -> None:
         self.stats_.accept_record(record)
+
+
+class InstructionSpecBase(StrictModel):
+    """Recipe keys shared by the instruction recipes; each sets its own defaults for the rest."""
+
+    #: accepted records to end with
+    count: int = Field(ge=1)
+    #: JSONL seed tasks; ``teachkit:seed_tasks.jsonl`` is the small file shipped with teachkit
+    seeds: str = SHIPPED_SEEDS
+    #: completion: raw prompts; chat: the same prompt in a user turn; auto: completion if possible
+    mode: Literal["auto", "completion", "chat"] = "auto"
+    prompt_instructions: int
+    #: the list stops before this item number
+    stop_item: int
+    rouge_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
+    min_words: int = Field(default=4, ge=1)
+    max_words: int = Field(default=150, ge=1)
+
+    @model_validator(mode="after")
+    def _list_fits(self) -> InstructionSpecBase:
+        if self.stop_item <= self.prompt_instructions + 1:
+            raise ValueError("stop_item must leave room for new items after prompt_instructions")
+        if self.min_words > self.max_words:
+            raise ValueError("min_words cannot exceed max_words")
+        return self

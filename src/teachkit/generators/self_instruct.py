@@ -33,6 +33,7 @@ from teachkit.generators.instructions import (
     InstructionGenerator,
     InstructionPool,
     InstructionRules,
+    InstructionSpecBase,
     RunStats,
     filter_instances,
     instruction_record,
@@ -43,54 +44,39 @@ from teachkit.generators.instructions import (
     resolve_mode,
     split_numbered_list,
 )
-from teachkit.generators.seeds import SHIPPED_SEEDS, load_seed_tasks
+from teachkit.generators.seeds import load_seed_tasks
 from teachkit.generators.self_instruct_prompts import (
     CLASSIFY_PROMPT,
     INPUT_FIRST_PROMPT,
     OUTPUT_FIRST_PROMPT,
 )
-from teachkit.recipe.base import StrictModel
 from teachkit.records import Record, content_hash
 from teachkit.teachers.base import Response
 
 __all__ = ["SelfInstructGenerator", "SelfInstructSpec"]
 
 
-class SelfInstructSpec(StrictModel):
+class SelfInstructSpec(InstructionSpecBase):
     """``generator: {kind: self_instruct, ...}``; defaults are those of the original method."""
 
     kind: Literal["self_instruct"] = "self_instruct"
-    #: accepted records (instances) to end with
-    count: int = Field(ge=1)
-    #: JSONL seed tasks; ``teachkit:seed_tasks.jsonl`` is the small file shipped with teachkit
-    seeds: str = SHIPPED_SEEDS
-    #: completion: raw prompts; chat: the same prompt in a user turn; auto: completion if possible
-    mode: Literal["auto", "completion", "chat"] = "auto"
     header: str = "Come up with a series of tasks:"
     prompt_instructions: int = Field(default=8, ge=1, le=50)
     machine_instructions: int = Field(default=2, ge=0)
-    #: the list stops before this item number
     stop_item: int = Field(default=16, ge=3)
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     top_p: float = Field(default=0.5, gt=0.0, le=1.0)
     presence_penalty: float = Field(default=2.0, ge=-2.0, le=2.0)
     max_tokens: int = Field(default=1024, ge=16)
-    rouge_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
-    min_words: int = Field(default=4, ge=1)
-    max_words: int = Field(default=150, ge=1)
     blacklist: list[str] = Field(default_factory=lambda: list(SELF_INSTRUCT_BLACKLIST))
     max_instances: int = Field(default=5, ge=1, le=50)
     instance_max_tokens: int = Field(default=350, ge=16)
     instance_presence_penalty: float = Field(default=1.5, ge=-2.0, le=2.0)
 
     @model_validator(mode="after")
-    def _consistent(self) -> SelfInstructSpec:
+    def _machine_fits(self) -> SelfInstructSpec:
         if self.machine_instructions > self.prompt_instructions:
             raise ValueError("machine_instructions cannot exceed prompt_instructions")
-        if self.stop_item <= self.prompt_instructions + 1:
-            raise ValueError("stop_item must leave room for new items after prompt_instructions")
-        if self.min_words > self.max_words:
-            raise ValueError("min_words cannot exceed max_words")
         return self
 
     def build(self, ctx: GeneratorContext) -> SelfInstructGenerator:
