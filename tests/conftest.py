@@ -7,8 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from support import SHARED_DATA, ScriptedBackend, echo_answer
+
+# CI shares two cores with subprocess tests: judge property tests by their examples, not by time
+settings.register_profile(
+    "teachkit", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("teachkit")
 
 
 @pytest.fixture
