@@ -25,16 +25,11 @@ from teachkit.generators.base import (
 from teachkit.generators.instructions import (
     ALPACA_BLACKLIST,
     InstructionGenerator,
-    InstructionPool,
-    InstructionRules,
     InstructionSpecBase,
-    RunStats,
     instruction_record,
     make_request,
     normalize_whitespace,
-    resolve_mode,
 )
-from teachkit.generators.seeds import load_seed_tasks
 from teachkit.records import Record, content_hash
 from teachkit.teachers.base import Response
 
@@ -112,7 +107,6 @@ class AlpacaGenerator(InstructionGenerator):
 
     def __init__(self, spec: AlpacaSpec, ctx: GeneratorContext) -> None:
         super().__init__(spec, ctx)
-        self.seeds = load_seed_tasks(spec.seeds, ctx.base_dir)
         for seed in self.seeds:
             if not seed.instances:
                 raise DataError(
@@ -120,12 +114,6 @@ class AlpacaGenerator(InstructionGenerator):
                     "show an input and an output for every seed. Add an 'output' (or "
                     "'instances') to it."
                 )
-        self.mode = resolve_mode(spec.mode, ctx.capabilities)
-        self.rules = InstructionRules(spec.min_words, spec.max_words, tuple(spec.blacklist))
-        self.pool = InstructionPool([s.instruction for s in self.seeds], spec.rouge_threshold)
-        self.stats_ = RunStats()
-        self._next_prompt = 0
-        self._pending_prompts = 0
 
     def _prompt_job(self, index: int) -> Job:
         spec = self.spec

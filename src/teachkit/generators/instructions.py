@@ -15,8 +15,8 @@ from pydantic import Field, model_validator
 
 from teachkit.errors import RecipeError
 from teachkit.filters.rouge import RougeLIndex
-from teachkit.generators.base import Generator, Job
-from teachkit.generators.seeds import SHIPPED_SEEDS
+from teachkit.generators.base import Generator, GeneratorContext, Job
+from teachkit.generators.seeds import SHIPPED_SEEDS, load_seed_tasks
 from teachkit.recipe.base import StrictModel
 from teachkit.records import Record
 from teachkit.teachers.base import Capabilities, Request
@@ -370,9 +370,17 @@ class InstructionGenerator(Generator):
     """What the instruction recipes (Self-Instruct, Alpaca) share: pacing of list prompts,
     provenance, and the paper-style statistics."""
 
-    stats_: RunStats
-    _next_prompt: int
-    _pending_prompts: int
+    spec: InstructionSpecBase
+
+    def __init__(self, spec: InstructionSpecBase, ctx: GeneratorContext) -> None:
+        super().__init__(spec, ctx)
+        self.seeds = load_seed_tasks(spec.seeds, ctx.base_dir)
+        self.mode = resolve_mode(spec.mode, ctx.capabilities)
+        self.rules = InstructionRules(spec.min_words, spec.max_words, tuple(spec.blacklist))
+        self.pool = InstructionPool([s.instruction for s in self.seeds], spec.rouge_threshold)
+        self.stats_ = RunStats()
+        self._next_prompt = 0
+        self._pending_prompts = 0
 
     def _in_flight(self) -> int:
         """Records that work already in flight may still yield (one per prompt or task)."""
@@ -417,6 +425,7 @@ class InstructionSpecBase(StrictModel):
     rouge_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
     min_words: int = Field(default=4, ge=1)
     max_words: int = Field(default=150, ge=1)
+    blacklist: list[str]
 
     @model_validator(mode="after")
     def _list_fits(self) -> InstructionSpecBase:

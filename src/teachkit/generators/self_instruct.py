@@ -31,20 +31,15 @@ from teachkit.generators.base import (
 from teachkit.generators.instructions import (
     SELF_INSTRUCT_BLACKLIST,
     InstructionGenerator,
-    InstructionPool,
-    InstructionRules,
     InstructionSpecBase,
-    RunStats,
     filter_instances,
     instruction_record,
     make_request,
     normalize_whitespace,
     parse_classification_instances,
     parse_generation_instances,
-    resolve_mode,
     split_numbered_list,
 )
-from teachkit.generators.seeds import load_seed_tasks
 from teachkit.generators.self_instruct_prompts import (
     CLASSIFY_PROMPT,
     INPUT_FIRST_PROMPT,
@@ -93,15 +88,8 @@ class SelfInstructGenerator(InstructionGenerator):
 
     def __init__(self, spec: SelfInstructSpec, ctx: GeneratorContext) -> None:
         super().__init__(spec, ctx)
-        self.seeds = load_seed_tasks(spec.seeds, ctx.base_dir)
-        self.mode = resolve_mode(spec.mode, ctx.capabilities)
-        self.rules = InstructionRules(spec.min_words, spec.max_words, tuple(spec.blacklist))
-        self.pool = InstructionPool([s.instruction for s in self.seeds], spec.rouge_threshold)
-        self.stats_ = RunStats()
         self._machine_ids: list[str] = []
         self._keys: set[str] = set()
-        self._next_prompt = 0
-        self._pending_prompts = 0
         self._pending_tasks = 0
 
     # --- stage 1: new instructions -----------------------------------------------------------
