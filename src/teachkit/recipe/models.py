@@ -114,7 +114,3 @@ class Recipe(StrictModel):
                 "'generator:' section, or use the recipe with `teachkit filter` to clean data."
             )
         return self.generator
-
-    def describe_teacher(self) -> dict[str, Any]:
-        t = self.teacher
-        return {"backend": t.backend, "model": t.model or "", "base_url": t.base_url}
