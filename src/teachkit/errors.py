@@ -1,43 +1,81 @@
 """Every exception teachkit raises on purpose.
 
-The hierarchy::
+The hierarchy (exit codes of the command line in brackets)::
 
-    TeachkitError                  base: the CLI turns it into a message and an exit code
-    ├── RecipeError                a recipe (file, Python objects or --set override) is invalid
-    ├── MissingExtraError          an optional dependency is not installed (names the pip command)
-    ├── RunDirError                the run directory cannot be used (other recipe, corrupt, locked)
-    ├── DataError                  an input data file cannot be read (path, line and the problem)
-    ├── TeacherError               the teacher could not give an answer
+    TeachkitError                  base: the CLI turns it into a message and an exit code [1]
+    ├── RecipeError                a recipe (file, Python objects or --set override) is invalid [2]
+    ├── PluginError                a teacher, generator, filter, verifier or format plugin is
+    │                              unknown or cannot be loaded [2]
+    ├── MissingExtraError          an optional dependency is not installed (names the pip command) [3]
+    ├── RunDirError                the run directory cannot be used (other recipe, corrupt, locked,
+    │                              not a teachkit directory) [4]
+    ├── DataError                  an input data file cannot be read (path, line and the problem) [5]
+    ├── ExportError                training files cannot be written as asked [5]
+    ├── TeacherError               the teacher could not give an answer [6]
     │   ├── ConfigError            the teacher is misconfigured (missing key, unknown model file)
     │   ├── RetryableError         a transient failure: 429, 5xx, timeout, dropped connection
     │   ├── RequestRejectedError   a permanent failure for this request (400, content filter)
-    │   └── CircuitOpenError       the server kept failing; the run stops cleanly and can resume
-    └── BudgetExceededError        the configured budget_usd is spent; the run stops cleanly
+    │   └── CircuitOpenError       the server kept failing; the run stops cleanly and can resume [7]
+    ├── BudgetExceededError        the configured budget_usd is spent; the run stops cleanly [8]
+    ├── SandboxError               the sandbox cannot give the isolation a verifier needs [10]
+    ├── TemplateLimitError         a template took too long or rendered too much text [2]
+    └── EnvironmentFault           the machine refused: disk full, read-only, permission [11]
 
-Messages are whole sentences that say what happened and what to do about it.
+Messages are whole sentences that say what happened and what to do about it. Every error also
+carries its context as attributes (``path``, ``line``, ``backend``, ``model``, ...), collected in
+:attr:`TeachkitError.context`, so callers can act on it without parsing the message.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "BudgetExceededError",
     "CircuitOpenError",
     "ConfigError",
     "DataError",
+    "EnvironmentFault",
+    "ExportError",
     "MissingExtraError",
+    "PluginError",
     "RecipeError",
     "RequestRejectedError",
     "RetryableError",
     "RunDirError",
+    "SandboxError",
     "TeacherError",
     "TeachkitError",
+    "TemplateLimitError",
 ]
 
 
 class TeachkitError(Exception):
-    """Base class. ``exit_code`` is what the CLI exits with."""
+    """Base class. ``exit_code`` is what the CLI exits with; ``context`` holds the facts
+    (path, line, backend, model, ...) the error is about, also readable as attributes."""
 
     exit_code = 1
+
+    def __init__(self, message: str = "", **context: Any) -> None:
+        super().__init__(message)
+        self.context: dict[str, Any] = {k: v for k, v in context.items() if v is not None}
+
+    def __getattr__(self, name: str) -> Any:
+        # only called for attributes that are not set: the context entries
+        context = self.__dict__.get("context", {})
+        if name in context:
+            return context[name]
+        raise AttributeError(name)
+
+    def __reduce__(self) -> Any:  # picklable across processes (worker pools, Ray)
+        return (_rebuild, (type(self), str(self), dict(self.__dict__)))
+
+
+def _rebuild(cls: type[TeachkitError], message: str, state: dict[str, Any]) -> TeachkitError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
 
 
 class RecipeError(TeachkitError):
@@ -46,17 +84,25 @@ class RecipeError(TeachkitError):
     exit_code = 2
 
 
+class PluginError(RecipeError):
+    """An extension named in a recipe is unknown, or its module fails to import."""
+
+
+class TemplateLimitError(RecipeError):
+    """Rendering a template went past its time or size bound."""
+
+
 class MissingExtraError(TeachkitError):
     """An optional dependency is missing. The message carries the exact ``pip install`` command."""
 
     exit_code = 3
 
     def __init__(self, package: str, extra: str, purpose: str) -> None:
-        self.package = package
-        self.extra = extra
         super().__init__(
             f"{purpose} needs the '{package}' package, which is not installed. "
-            f"Install it with: pip install 'teachkit[{extra}]'"
+            f"Install it with: pip install 'teachkit[{extra}]'",
+            package=package,
+            extra=extra,
         )
 
 
@@ -68,6 +114,12 @@ class RunDirError(TeachkitError):
 
 class DataError(TeachkitError):
     """An input data file cannot be read."""
+
+    exit_code = 5
+
+
+class ExportError(TeachkitError):
+    """Training files cannot be written as asked (bad option, nothing to write, no room)."""
 
     exit_code = 5
 
@@ -92,9 +144,14 @@ class RetryableError(TeacherError):
     reason = "teacher_transient"
 
     def __init__(
-        self, message: str, *, status: int | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        **context: Any,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, **context)
         self.status = status
         self.retry_after = retry_after
 
@@ -104,8 +161,8 @@ class RequestRejectedError(TeacherError):
 
     reason = "teacher_rejected"
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, status: int | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
         self.status = status
 
 
@@ -120,3 +177,16 @@ class BudgetExceededError(TeachkitError):
     """The run spent its ``budget_usd``; it stops and can be resumed with a higher budget."""
 
     exit_code = 8
+
+
+class SandboxError(TeachkitError):
+    """The sandbox cannot provide the isolation asked for (and says how to get it)."""
+
+    exit_code = 10
+
+
+class EnvironmentFault(TeachkitError):
+    """The machine refused an operation teachkit needs: the disk is full, a folder is read-only,
+    a path is a file where a folder is needed. The message names the path and the fix."""
+
+    exit_code = 11
