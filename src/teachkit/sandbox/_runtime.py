@@ -1,0 +1,381 @@
+"""What runs in the forked child: confinement, then the program; and the report channel.
+
+Standard library only (loaded by the zygote interpreter). The report channel is a pipe on fd 3.
+A program that wants to report authenticated results (the test harness) calls, before running
+anything untrusted::
+
+    import _teachkit_channel
+    send = _teachkit_channel.take()   # once; the module then leaves sys.modules
+    ...
+    send(b"M", payload)               # a message
+    send(b"E", payload)               # the end marker: "everything ran"
+
+Each frame carries an HMAC-SHA256 under a per-run random key that only the zygote and this
+child know, with a sequence number, so bytes written to fd 3 by other code are rejected. Taking
+the channel also *seals* the process: an audit hook refuses frame, gc and ctypes introspection
+and a second Landlock layer hides /proc, so code that runs later cannot easily find the key.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import builtins
+import fcntl
+import io
+import os
+import resource
+import signal
+import struct
+import sys
+import types
+
+import _hashlib  # type: ignore[import-not-found]
+import _kernel as k  # type: ignore[import-not-found]
+
+REPORT_FD = 3
+MAC_SIZE = 32
+SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+
+
+def child(
+    request: dict[str, object],
+    config: dict[str, object],
+    keybox: list[bytes],
+    pipes: list[tuple[int, int]],
+    workdir: str,
+    pid1: bool,
+) -> None:
+    """Confine this freshly forked process and run the program; never returns."""
+    report = pipes[3][1]
+    try:
+        _confine(request, config, pipes, workdir, pid1)
+        report = REPORT_FD
+    except BaseException as exc:
+        _raw_frame(report, b"S", f"{type(exc).__name__}: {exc}".encode())
+        os._exit(125)
+    _run(request, keybox, workdir, bool(config.get("landlock")))
+
+
+def _confine(
+    request: dict[str, object],
+    config: dict[str, object],
+    pipes: list[tuple[int, int]],
+    workdir: str,
+    pid1: bool,
+) -> None:
+    limits: dict[str, float] = request["limits"]  # type: ignore[assignment]
+    ends = [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1]]
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100) for fd in ends]
+    for number, fd in enumerate(high):
+        os.dup2(fd, number)
+    os.set_inheritable(REPORT_FD, False)
+    os.closerange(REPORT_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    os.setsid()
+    parent = os.getppid()
+    k.prctl(k.PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(125)
+    mode = str(config["uid_mode"])
+    uid = config.get("child_uid")
+    if pid1:  # a mount namespace of its own with an empty tmpfs as /tmp and working directory
+        k.unshare(k.CLONE_NEWNS)
+        options = f"size={int(limits['tmpfs'])},nr_inodes=4096,mode=0700,uid={uid},gid={uid}"
+        k.mount("tmpfs", "/tmp", "tmpfs", k.MS_NOSUID | k.MS_NODEV, options)
+    os.chdir(workdir)
+    cpu = max(1, int(-(-float(limits["cpu"]) // 1)))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (int(limits["memory"]),) * 2)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (int(limits["file_size"]),) * 2)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (int(limits["open_files"]),) * 2)
+    if config.get("limit_processes"):
+        extra = 2 if mode == "single" else 0  # Z0 and Z1 share the uid in single mode
+        resource.setrlimit(resource.RLIMIT_NPROC, (int(limits["processes"]) + extra,) * 2)
+    if mode in ("multi", "single", "weak-root"):
+        k.drop_bounding_set()
+    if mode in ("multi", "weak-root"):
+        assert isinstance(uid, int) and uid > 0
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+        if os.getresuid() != (uid, uid, uid) or os.getgroups():
+            raise OSError("the uid switch did not take effect")
+    k.drop_capabilities()
+    k.prctl(k.PR_SET_NO_NEW_PRIVS, 1)
+    if config.get("landlock"):
+        k.landlock_restrict([workdir, "/dev/null"], ["/"])
+    os.environ.clear()
+    os.environ.update(SAFE_ENV, HOME=workdir, TMPDIR=workdir)
+    files: dict[str, str] = request.get("files") or {}  # type: ignore[assignment]
+    for name, data in files.items():
+        parts = name.split("/")
+        if name.startswith("/") or ".." in parts:
+            raise ValueError(f"file name {name!r} leaves the working directory")
+        if len(parts) > 1:
+            os.makedirs(os.path.join(*parts[:-1]), exist_ok=True)
+        with open(name, "wb") as f:
+            f.write(base64.b64decode(data))
+
+
+def _run(request: dict[str, object], keybox: list[bytes], workdir: str, landlock: bool) -> None:
+    allow = [False]
+    sys.stdin = sys.__stdin__ = io.TextIOWrapper(
+        io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8"
+    )
+    sys.stdout = sys.__stdout__ = _text_out(1, line_buffering=False)
+    sys.stderr = sys.__stderr__ = _text_out(2, line_buffering=True)
+    filename = str(request.get("filename") or "<program>")
+    sys.argv = [filename, *[str(a) for a in request.get("argv") or ()]]  # type: ignore[attr-defined]
+    sys.modules["_teachkit_channel"] = _channel_module(keybox, allow, workdir, landlock)
+    main = types.ModuleType("__main__")
+    main.__dict__["__builtins__"] = builtins
+    sys.modules["__main__"] = main
+    code = 0
+    try:
+        exec(compile(str(request["source"]), filename, "exec"), main.__dict__)
+    except SystemExit as exc:
+        code = _exit_code(exc)
+    except BaseException as exc:
+        allow[0] = True
+        code = 1
+        _raw_frame(REPORT_FD, b"X", type(exc).__name__.encode())
+        try:
+            import traceback
+
+            traceback.print_exception(exc)
+        except BaseException:
+            pass
+    _finish(code)
+
+
+def _exit_code(exc: SystemExit) -> int:
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code & 0xFF
+    try:
+        print(exc.code, file=sys.stderr)
+    except BaseException:
+        pass
+    return 1
+
+
+def _finish(code: int) -> None:
+    try:
+        atexit._run_exitfuncs()
+    except BaseException:
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+    os._exit(code)
+
+
+def _text_out(fd: int, *, line_buffering: bool) -> io.TextIOWrapper:
+    raw = io.BufferedWriter(io.FileIO(fd, "w", closefd=False))
+    return io.TextIOWrapper(
+        raw, encoding="utf-8", errors="backslashreplace", line_buffering=line_buffering
+    )
+
+
+def _raw_frame(fd: int, kind: bytes, payload: bytes) -> None:
+    try:
+        data = struct.pack(">cI", kind, len(payload)) + payload
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError:
+        pass
+
+
+def _channel_module(
+    keybox: list[bytes], allow: list[bool], workdir: str, landlock: bool
+) -> types.ModuleType:
+    module = types.ModuleType("_teachkit_channel")
+    taken: list[bool] = []
+
+    def take(*, seal: bool = True):  # type: ignore[no-untyped-def]
+        """The send(kind, payload) function of this run's report channel (once)."""
+        if taken or not keybox:
+            raise RuntimeError("the report channel was already taken")
+        taken.append(True)
+        sys.modules.pop("_teachkit_channel", None)
+        send = _sender(keybox.pop(), allow)
+        if seal:
+            _seal(allow, workdir, landlock)
+        return send
+
+    module.take = take  # type: ignore[attr-defined]
+    return module
+
+
+def _sender(key: bytes, allow: list[bool]):  # type: ignore[no-untyped-def]
+    """A closure holding the key; every helper it calls is captured now, so code that later
+    replaces module attributes cannot intercept the key or the messages."""
+    seq = [0]
+    write, pack, mac = os.write, struct.pack, _hashlib.hmac_digest
+
+    def send(kind: bytes, payload: bytes) -> None:
+        if kind == b"T":  # trusted section on/off: the harness reads a traceback
+            allow[0] = payload == b"1"
+            return
+        seq[0] += 1
+        body = pack(">cI", kind, payload.__len__()) + payload
+        view = memoryview(body + mac(key, pack(">Q", seq[0]) + body, "sha256"))
+        while view:
+            view = view[write(REPORT_FD, view) :]
+
+    return send
+
+
+_BLOCKED = frozenset(
+    {
+        "sys._getframe",
+        "sys._current_frames",
+        "sys.settrace",
+        "sys.setprofile",
+        "gc.get_objects",
+        "gc.get_referrers",
+        "gc.get_referents",
+    }
+)
+_FRAME_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
+
+
+def _seal(allow: list[bool], workdir: str, landlock: bool) -> None:
+    def hook(
+        event: str,
+        args: tuple[object, ...],
+        _blocked: frozenset[str] = _BLOCKED,
+        _frames: frozenset[str] = _FRAME_ATTRS,
+        _allow: list[bool] = allow,
+        _error: type[Exception] = PermissionError,
+    ) -> None:
+        if _allow[0]:
+            return
+        if (
+            event in _blocked
+            or event.startswith("ctypes.")
+            or (event == "object.__getattr__" and args[1:2] and args[1] in _frames)
+        ):
+            raise _error(f"{event} is not allowed in the sandbox")
+
+    sys.addaudithook(hook)
+    original = signal.signal
+
+    def no_frame_signal(signalnum, handler):  # type: ignore[no-untyped-def]
+        if callable(handler):
+            inner = handler
+
+            def handler(number, frame, _inner=inner):  # type: ignore[no-untyped-def]
+                return _inner(number, None)
+
+        return original(signalnum, handler)
+
+    signal.signal = no_frame_signal  # type: ignore[assignment]
+    import _signal  # type: ignore[import-not-found]
+
+    _signal.signal = no_frame_signal
+    if landlock and k.landlock_abi():
+        readable = [os.path.join("/", n) for n in os.listdir("/") if n not in ("proc", "sys")]
+        k.landlock_restrict([workdir, "/dev/null"], readable)
+
+
+def parse_frames(
+    data: bytes, key: bytes
+) -> tuple[list[bytes], bool, int, str | None, str | None]:
+    """Split the report channel's bytes: authenticated messages, whether a valid end marker
+    arrived, how many frames failed authentication, the uncaught exception type, setup error."""
+    messages: list[bytes] = []
+    finished, forged, exception, setup = False, 0, None, None
+    seq, at = 0, 0
+    while at + 5 <= len(data):
+        kind, size = struct.unpack(">cI", data[at : at + 5])
+        body_end = at + 5 + size
+        if kind in (b"X", b"S"):
+            text = data[at + 5 : body_end].decode("utf-8", "replace")[:500]
+            if kind == b"X":
+                exception = text
+            else:
+                setup = text
+            at = body_end
+            continue
+        if body_end + MAC_SIZE > len(data) or kind not in (b"M", b"E"):
+            forged += 1
+            break
+        body = data[at:body_end]
+        expected = _hashlib.hmac_digest(key, struct.pack(">Q", seq + 1) + body, "sha256")
+        if expected != data[body_end : body_end + MAC_SIZE] or finished:
+            forged += 1
+        else:
+            seq += 1
+            if kind == b"E":
+                finished = True
+            messages.append(data[at + 5 : body_end])
+        at = body_end + MAC_SIZE
+    return messages, finished, forged, exception, setup
+
+
+def kill_weak(pid: int, config: dict[str, object]) -> int:
+    """Without a PID namespace: kill what the program left. As root, a killer process with the
+    worker's own unprivileged uid sends kill(-1), which reaches that uid's processes only; else
+    the process tree below this subreaper is walked."""
+    import time
+
+    uid = config.get("child_uid")
+    reaped = 0
+    for _ in range(200):
+        if isinstance(uid, int) and uid > 0:
+            killer = os.fork()
+            if killer == 0:
+                try:
+                    os.setgroups([])
+                    os.setresgid(uid, uid, uid)
+                    os.setresuid(uid, uid, uid)
+                    if os.getresuid() == (uid, uid, uid):
+                        os.kill(-1, signal.SIGKILL)
+                finally:
+                    os._exit(0)
+            os.waitpid(killer, 0)
+        else:
+            for child_pid in _descendants(os.getpid()):
+                try:
+                    os.kill(child_pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        found_any = False
+        while True:
+            try:
+                found, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return reaped
+            if not found:
+                break
+            found_any = True
+            if found != pid:
+                reaped += 1
+        if not found_any:
+            time.sleep(0.005)
+    return reaped
+
+
+def _descendants(root: int) -> list[int]:
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    kids = [int(x) for x in f.read().split()]
+            except OSError:
+                continue
+            found.extend(kids)
+            todo.extend(kids)
+    return found
