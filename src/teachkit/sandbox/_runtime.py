@@ -119,7 +119,7 @@ def _confine(
 
 
 def _run(request: dict[str, object], keybox: list[bytes], workdir: str, landlock: bool) -> None:
-    allow = [False]
+    sealed: list[bool] = []
     sys.stdin = sys.__stdin__ = io.TextIOWrapper(
         io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8"
     )
@@ -127,7 +127,7 @@ def _run(request: dict[str, object], keybox: list[bytes], workdir: str, landlock
     sys.stderr = sys.__stderr__ = _text_out(2, line_buffering=True)
     filename = str(request.get("filename") or "<program>")
     sys.argv = [filename, *[str(a) for a in request.get("argv") or ()]]  # type: ignore[attr-defined]
-    sys.modules["_teachkit_channel"] = _channel_module(keybox, allow, workdir, landlock)
+    sys.modules["_teachkit_channel"] = _channel_module(keybox, sealed, workdir, landlock)
     main = types.ModuleType("__main__")
     main.__dict__["__builtins__"] = builtins
     sys.modules["__main__"] = main
@@ -137,13 +137,15 @@ def _run(request: dict[str, object], keybox: list[bytes], workdir: str, landlock
     except SystemExit as exc:
         code = _exit_code(exc)
     except BaseException as exc:
-        allow[0] = True
         code = 1
         _raw_frame(REPORT_FD, b"X", type(exc).__name__.encode())
         try:
-            import traceback
+            if sealed:  # a traceback would need frame access, which the seal refuses
+                print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+            else:
+                import traceback
 
-            traceback.print_exception(exc)
+                traceback.print_exception(exc)
         except BaseException:
             pass
     _finish(code)
@@ -192,7 +194,7 @@ def _raw_frame(fd: int, kind: bytes, payload: bytes) -> None:
 
 
 def _channel_module(
-    keybox: list[bytes], allow: list[bool], workdir: str, landlock: bool
+    keybox: list[bytes], sealed: list[bool], workdir: str, landlock: bool
 ) -> types.ModuleType:
     module = types.ModuleType("_teachkit_channel")
     taken: list[bool] = []
@@ -203,25 +205,23 @@ def _channel_module(
             raise RuntimeError("the report channel was already taken")
         taken.append(True)
         sys.modules.pop("_teachkit_channel", None)
-        send = _sender(keybox.pop(), allow)
+        send = _sender(keybox.pop())
         if seal:
-            _seal(allow, workdir, landlock)
+            _seal(workdir, landlock)
+            sealed.append(True)
         return send
 
     module.take = take  # type: ignore[attr-defined]
     return module
 
 
-def _sender(key: bytes, allow: list[bool]):  # type: ignore[no-untyped-def]
+def _sender(key: bytes):  # type: ignore[no-untyped-def]
     """A closure holding the key; every helper it calls is captured now, so code that later
     replaces module attributes cannot intercept the key or the messages."""
     seq = [0]
     write, pack, mac = os.write, struct.pack, _hashlib.hmac_digest
 
     def send(kind: bytes, payload: bytes) -> None:
-        if kind == b"T":  # trusted section on/off: the harness reads a traceback
-            allow[0] = payload == b"1"
-            return
         seq[0] += 1
         body = pack(">cI", kind, payload.__len__()) + payload
         view = memoryview(body + mac(key, pack(">Q", seq[0]) + body, "sha256"))
@@ -245,17 +245,14 @@ _BLOCKED = frozenset(
 _FRAME_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
 
 
-def _seal(allow: list[bool], workdir: str, landlock: bool) -> None:
+def _seal(workdir: str, landlock: bool) -> None:
     def hook(
         event: str,
         args: tuple[object, ...],
         _blocked: frozenset[str] = _BLOCKED,
         _frames: frozenset[str] = _FRAME_ATTRS,
-        _allow: list[bool] = allow,
         _error: type[Exception] = PermissionError,
     ) -> None:
-        if _allow[0]:
-            return
         if (
             event in _blocked
             or event.startswith("ctypes.")
@@ -263,7 +260,9 @@ def _seal(allow: list[bool], workdir: str, landlock: bool) -> None:
         ):
             raise _error(f"{event} is not allowed in the sandbox")
 
-    sys.addaudithook(hook)
+    if landlock and k.landlock_abi():  # a second layer: /proc (so /proc/self/mem) unreadable
+        readable = [os.path.join("/", n) for n in os.listdir("/") if n not in ("proc", "sys")]
+        k.landlock_restrict([workdir, "/dev/null"], readable)
     original = signal.signal
 
     def no_frame_signal(signalnum, handler):  # type: ignore[no-untyped-def]
@@ -279,9 +278,7 @@ def _seal(allow: list[bool], workdir: str, landlock: bool) -> None:
     import _signal  # type: ignore[import-not-found]
 
     _signal.signal = no_frame_signal
-    if landlock and k.landlock_abi():
-        readable = [os.path.join("/", n) for n in os.listdir("/") if n not in ("proc", "sys")]
-        k.landlock_restrict([workdir, "/dev/null"], readable)
+    sys.addaudithook(hook)  # last: the Landlock calls above go through ctypes
 
 
 def parse_frames(

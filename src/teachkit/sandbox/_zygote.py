@@ -21,6 +21,7 @@ the server runs in Z0 itself as a child subreaper.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import select
@@ -255,8 +256,9 @@ class _Server:
         collector = _Collector(key, out_r, err_r, rep_r, limits)
         stdin = base64.b64decode(str(request.get("stdin", "")))
         exited, limit = collector.wait(pid, in_w, stdin, started + float(limits["wall"]))
-        if not exited:
-            self.kill_all(pid)
+        if not exited:  # stop the program now; its status is read before the rest is reaped
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(-1 if self.pid1 else pid, signal.SIGKILL)
         _, status, usage = os.wait4(pid, 0)
         wall = time.monotonic() - started
         leftover = self.kill_all(pid)
