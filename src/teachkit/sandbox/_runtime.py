@@ -105,6 +105,7 @@ def _confine(
     k.prctl(k.PR_SET_NO_NEW_PRIVS, 1)
     if config.get("landlock"):
         k.landlock_restrict([workdir, "/dev/null"], ["/"])
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # past the file size limit: killed
     os.environ.clear()
     os.environ.update(SAFE_ENV, HOME=workdir, TMPDIR=workdir)
     files: dict[str, str] = request.get("files") or {}  # type: ignore[assignment]
@@ -263,9 +264,12 @@ def _seal(workdir: str, landlock: bool) -> None:
     if landlock and k.landlock_abi():  # a second layer: /proc (so /proc/self/mem) unreadable
         readable = [os.path.join("/", n) for n in os.listdir("/") if n not in ("proc", "sys")]
         k.landlock_restrict([workdir, "/dev/null"], readable)
-    original = signal.signal
+    import _signal  # type: ignore[import-not-found]
+
+    original = _signal.signal  # signal.signal calls this one, looked up at each call
 
     def no_frame_signal(signalnum, handler):  # type: ignore[no-untyped-def]
+        """Signal handlers get None for the frame (a frame would lead to the harness)."""
         if callable(handler):
             inner = handler
 
@@ -273,9 +277,6 @@ def _seal(workdir: str, landlock: bool) -> None:
                 return _inner(number, None)
 
         return original(signalnum, handler)
-
-    signal.signal = no_frame_signal  # type: ignore[assignment]
-    import _signal  # type: ignore[import-not-found]
 
     _signal.signal = no_frame_signal
     sys.addaudithook(hook)  # last: the Landlock calls above go through ctypes

@@ -94,9 +94,9 @@ def read_outcome(result: RunResult, tests: Tests) -> Outcome:
         elif data.get("event") == "code":
             code_ran = True
     stderr = _last_line(result.stderr)
-    if result.limit in _LIMIT_STATUS:
+    if result.limit == "output" or (result.limit in _LIMIT_STATUS and summary is None):
         return Outcome(_LIMIT_STATUS[result.limit], 0, tests.count, [], stderr, running)
-    if result.limit == "file_size":
+    if result.limit == "file_size" and summary is None:
         return Outcome("file_size", 0, tests.count, [], "wrote past the file size limit", running)
     if result.limit == "memory" or (summary or {}).get("status") == "memory":
         return Outcome("memory", 0, tests.count, [], "MemoryError", running)

@@ -276,12 +276,16 @@ class _Worker:
             with contextlib.suppress(Exception):
                 await self._send({"op": "exit"})
                 await asyncio.wait_for(proc.wait(), 2.0)
+        if proc.returncode is None and self.z1_pidfd is not None:
+            # Z1 first, so that Z0 reaps it and then exits: killing Z0 first would leave Z1 a
+            # zombie of whatever init the machine has (some containers' never reaps)
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(self.z1_pidfd, signal.SIGKILL)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 2.0)
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
-        if not graceful and self.z1_pidfd is not None:
-            with contextlib.suppress(OSError):
-                signal.pidfd_send_signal(self.z1_pidfd, signal.SIGKILL)
         await proc.wait()
         if self.z1_pidfd is not None:
             await _wait_pidfd(self.z1_pidfd)

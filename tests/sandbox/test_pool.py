@@ -1,0 +1,125 @@
+"""The pool runs real programs in real sandboxed children."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from teachkit.errors import SandboxError
+from teachkit.sandbox import Limits, Program, SandboxConfig, SandboxPool
+
+
+async def test_runs_a_program_and_captures_its_output(pool: SandboxPool) -> None:
+    program = Program(
+        "import sys\nprint(sys.stdin.read().upper(), sys.argv[1:])\n"
+        "print(open('data.txt').read(), file=sys.stderr)\nsys.exit(3)",
+        stdin=b"hello",
+        files={"data.txt": b"from a file"},
+        argv=("a", "b"),
+    )
+    result = await pool.run(program)
+    assert result.stdout == b"HELLO ['a', 'b']\n"
+    assert result.stderr == b"from a file\n"
+    assert result.exit_code == 3 and result.signal is None and result.limit is None
+    assert result.wall > 0 and not result.ok
+
+
+async def test_uncaught_exception_and_signal(pool: SandboxPool) -> None:
+    raised = await pool.run(Program("raise KeyError('missing')"))
+    assert raised.exit_code == 1 and raised.exception == "KeyError"
+    assert b"KeyError: 'missing'" in raised.stderr
+    killed = await pool.run(Program("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)"))
+    assert killed.signal == 15 and killed.exit_code is None
+
+
+async def test_layers_are_reported(pool: SandboxPool) -> None:
+    report = await pool.start()
+    assert "rlimits" in report.layers and "environment" in report.layers
+    if report.strong:
+        assert report.mode == "namespaces" and "network" in report.layers
+        assert not report.missing or report.missing == ("Landlock",)
+    else:
+        assert report.missing and report.hints
+
+
+async def test_every_program_gets_a_fresh_empty_working_directory(pool: SandboxPool) -> None:
+    first = await pool.run(Program("import os\nopen('left.txt', 'w').write('x')\nprint(os.listdir('.'))"))
+    second = await pool.run(Program("import os\nprint(os.listdir('.'), os.getcwd() != '/')"))
+    assert first.stdout == b"['left.txt']\n"
+    assert second.stdout == b"[] True\n"
+
+
+async def test_limits_are_enforced(pool: SandboxPool) -> None:
+    loop = await pool.run(Program("while True:\n    pass"), Limits(wall=0.5))
+    assert loop.limit == "timeout" and loop.signal == 9
+    cpu = await pool.run(Program("while True:\n    pass"), Limits(wall=10, cpu=1))
+    assert cpu.limit == "cpu"
+    big = await pool.run(Program("x = bytearray(600 * 1024 * 1024)"), Limits(memory=256 << 20))
+    assert big.limit == "memory"
+    noisy = await pool.run(Program("while True:\n    print('x' * 1000)"), Limits(output=4096))
+    assert noisy.limit == "output" and noisy.stdout_truncated and len(noisy.stdout) == 4096
+    sparse = await pool.run(
+        Program("f = open('big', 'wb')\nf.seek(10 * 2**30)\nf.write(b'x')\nf.close()")
+    )
+    assert sparse.limit == "file_size"
+
+
+async def test_programs_run_concurrently(pool: SandboxPool) -> None:
+    await asyncio.gather(*(pool.run(Program("pass")) for _ in range(2)))  # two warm workers
+    program = Program("import time\nstart = time.time()\ntime.sleep(1)\nprint(start, time.time())")
+    results = await asyncio.gather(*(pool.run(program) for _ in range(2)))
+    (start_a, end_a), (start_b, end_b) = (map(float, r.stdout.split()) for r in results)
+    assert max(start_a, start_b) < min(end_a, end_b)  # the two sleeps overlapped
+
+
+async def test_a_worker_that_saw_trouble_is_replaced(pool: SandboxPool) -> None:
+    await pool.run(Program("print(1)"))
+    first = set(pool._all)
+    await pool.run(Program("while True:\n    pass"), Limits(wall=0.3))
+    after = await pool.run(Program("print(2)"))
+    assert after.stdout == b"2\n"
+    assert not first & set(pool._all)  # the worker that ran the endless loop is gone
+
+
+async def test_cancelling_a_run_stops_its_worker() -> None:
+    async with SandboxPool(size=1) as pool:
+        task = asyncio.create_task(pool.run(Program("import time\ntime.sleep(30)")))
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert (await pool.run(Program("print('next')"))).stdout == b"next\n"
+
+
+async def test_closed_pool_refuses_and_leaves_nothing() -> None:
+    pool = SandboxPool(size=2)
+    await asyncio.gather(*(pool.run(Program("print(1)")) for _ in range(4)))
+    await pool.aclose()
+    with pytest.raises(SandboxError):
+        await pool.run(Program("print(1)"))
+
+
+async def test_weak_mode_is_refused_unless_allowed() -> None:
+    with pytest.raises(SandboxError) as caught:
+        async with SandboxPool(size=1, config=SandboxConfig(isolation="none")) as pool:
+            await pool.start()
+    message = str(caught.value)
+    assert "allow_weak_sandbox: true" in message and "PID namespace" in message
+    async with SandboxPool(
+        size=1, config=SandboxConfig(isolation="none"), allow_weak=True
+    ) as weak:
+        report = await weak.start()
+        assert not report.strong and report.hints
+        result = await weak.run(Program("import os\nprint(len(os.environ))"))
+        assert result.ok and int(result.stdout) <= 5
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the uid split exists only when run as root")
+async def test_root_programs_run_as_an_unprivileged_host_uid(pool: SandboxPool) -> None:
+    report = await pool.start()
+    result = await pool.run(Program("import os\nprint(open('/proc/self/uid_map').read())"))
+    assert "host uid" in report.layers["uid"]
+    host_uids = {int(line.split()[1]) for line in result.stdout.decode().splitlines() if line}
+    assert 0 not in host_uids and len(host_uids) == 2
