@@ -33,7 +33,7 @@ import types
 import _hashlib  # type: ignore[import-not-found]
 import _kernel as k  # type: ignore[import-not-found]
 
-REPORT_FD = 3
+REPORT_FD, BASE_FD = 3, 4  # the report pipe and the precomputed Landlock ruleset
 MAC_SIZE = 32
 SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 
@@ -65,12 +65,13 @@ def _confine(
     pid1: bool,
 ) -> None:
     limits: dict[str, float] = request["limits"]  # type: ignore[assignment]
-    ends = [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1]]
-    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100) for fd in ends]
+    ruleset = int(config["ruleset"])  # type: ignore[call-overload]
+    ends = [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1], ruleset]
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100) if fd >= 0 else -1 for fd in ends]
     for number, fd in enumerate(high):
-        os.dup2(fd, number)
-    os.set_inheritable(REPORT_FD, False)
-    os.closerange(REPORT_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        if fd >= 0:
+            os.dup2(fd, number, inheritable=number <= 2)
+    os.closerange(BASE_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     os.setsid()
     parent = os.getppid()
     k.prctl(k.PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -92,8 +93,6 @@ def _confine(
     if config.get("limit_processes"):
         extra = 2 if mode == "single" else 0  # Z0 and Z1 share the uid in single mode
         resource.setrlimit(resource.RLIMIT_NPROC, (int(limits["processes"]) + extra,) * 2)
-    if mode in ("multi", "single", "weak-root"):
-        k.drop_bounding_set()
     if mode in ("multi", "weak-root"):
         assert isinstance(uid, int) and uid > 0
         os.setgroups([])
@@ -103,11 +102,15 @@ def _confine(
             raise OSError("the uid switch did not take effect")
     k.drop_capabilities()
     k.prctl(k.PR_SET_NO_NEW_PRIVS, 1)
-    if config.get("landlock"):
+    if ruleset >= 0:
+        k.landlock_enforce(BASE_FD)
+        os.close(BASE_FD)
+    elif config.get("landlock"):  # the weak mode: a working directory of its own per run
         k.landlock_restrict([workdir, "/dev/null"], ["/"])
     signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # past the file size limit: killed
-    os.environ.clear()
-    os.environ.update(SAFE_ENV, HOME=workdir, TMPDIR=workdir)
+    if os.environ.get("HOME") != workdir:
+        os.environ.clear()
+        os.environ.update(SAFE_ENV, HOME=workdir, TMPDIR=workdir)
     files: dict[str, str] = request.get("files") or {}  # type: ignore[assignment]
     for name, data in files.items():
         parts = name.split("/")
@@ -262,6 +265,8 @@ def _seal(workdir: str, landlock: bool) -> None:
             raise _error(f"{event} is not allowed in the sandbox")
 
     if landlock and k.landlock_abi():  # a second layer: /proc (so /proc/self/mem) unreadable
+        # built here: rules on the tmpfs must be made after it is mounted (Landlock skips
+        # the directory a mount hides)
         readable = [os.path.join("/", n) for n in os.listdir("/") if n not in ("proc", "sys")]
         k.landlock_restrict([workdir, "/dev/null"], readable)
     import _signal  # type: ignore[import-not-found]
@@ -280,6 +285,13 @@ def _seal(workdir: str, landlock: bool) -> None:
 
     _signal.signal = no_frame_signal
     sys.addaudithook(hook)  # last: the Landlock calls above go through ctypes
+
+
+def base_ruleset() -> int:
+    """With namespaces: the Landlock ruleset every child enforces, built once by the zygote.
+    The read-only mounts already stop writes, so it grants the whole tree and adds what mounts
+    cannot: no TCP, no signals or abstract sockets outside the sandbox."""
+    return int(k.landlock_ruleset(["/"], []))
 
 
 def parse_frames(

@@ -219,9 +219,21 @@ class _Server:
         self.conn, self.config, self.layers, self.pid1 = conn, config, layers, pid1
         self.workbase = None if pid1 else _weak_workbase(config)
         self.runs = 0
+        if config["uid_mode"] != "weak":  # once here rather than in every child
+            k.drop_bounding_set()
+        config["ruleset"] = -1
+        if pid1 and config.get("landlock") and k.landlock_abi():
+            config["ruleset"] = _runtime.base_ruleset()
+        if pid1:
+            os.environ.clear()
+            os.environ.update(_runtime.SAFE_ENV, HOME="/tmp", TMPDIR="/tmp")
 
     def serve(self) -> None:
         self.layers["landlock_abi"] = k.landlock_abi() if self.config.get("landlock") else 0
+        import gc
+
+        gc.collect()
+        gc.freeze()  # the warm objects stay out of the children's collections (no copy-on-write)
         self.conn.send({"op": "ready", "layers": self.layers})
         while True:
             request = self.conn.recv()

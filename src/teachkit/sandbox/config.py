@@ -176,13 +176,16 @@ class SandboxReport:
             layers["working directory"] = "fresh directory per program, removed afterwards"
             missing.extend(["PID namespace", "network namespace", "read-only filesystem"])
         abi = int(found.get("landlock_abi") or 0)
+        strong = bool(found.get("namespaces"))
         if abi:
-            scope = ", TCP" if abi >= 4 else ""
-            scope += ", signals and abstract sockets outside the sandbox" if abi >= 6 else ""
-            layers["landlock"] = f"ABI {abi}: writes only in the working directory{scope}"
+            denied = ["TCP"] if abi >= 4 else []
+            denied += ["signals and abstract sockets outside the sandbox"] if abi >= 6 else []
+            if not strong:
+                denied.insert(0, "writes outside the working directory")
+            what = f"ABI {abi}: denies " + ", ".join(denied) if denied else f"ABI {abi}"
+            layers["landlock"] = what + "; sealed harnesses also lose /proc"
         else:
             missing.append("Landlock")
-        strong = bool(found.get("namespaces"))
         return cls(
             strong=strong,
             mode="namespaces" if strong else "weak",
