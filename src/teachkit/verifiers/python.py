@@ -33,7 +33,7 @@ from pydantic import Field
 
 from teachkit.filters.text import FieldRef, field_text
 from teachkit.records import Record
-from teachkit.sandbox import Limits, SandboxPool
+from teachkit.sandbox import Limits, SandboxConfig, SandboxPool
 from teachkit.sandbox.harness import Outcome, Tests, harness_program, read_outcome
 from teachkit.verifiers.base import Verdict, Verifier, VerifierContext, VerifierSpecBase
 
@@ -81,7 +81,9 @@ class PythonVerifier(Verifier):
 
     kind: ClassVar[str] = "python"
 
-    def __init__(self, spec: PythonSpec, *, allow_weak: bool = False) -> None:
+    def __init__(
+        self, spec: PythonSpec, *, allow_weak: bool = False, sandbox: SandboxConfig | None = None
+    ) -> None:
         self.spec = spec
         self.limits = Limits(
             wall=spec.timeout,
@@ -89,7 +91,7 @@ class PythonVerifier(Verifier):
             processes=spec.processes,
             output=spec.output_kb * 1024,
         )
-        self.pool = SandboxPool(spec.workers, self.limits, allow_weak=allow_weak)
+        self.pool = SandboxPool(spec.workers, self.limits, config=sandbox, allow_weak=allow_weak)
 
     async def start(self) -> None:
         await self.pool.start()
