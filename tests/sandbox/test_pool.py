@@ -45,7 +45,9 @@ async def test_layers_are_reported(pool: SandboxPool) -> None:
 
 
 async def test_every_program_gets_a_fresh_empty_working_directory(pool: SandboxPool) -> None:
-    first = await pool.run(Program("import os\nopen('left.txt', 'w').write('x')\nprint(os.listdir('.'))"))
+    first = await pool.run(
+        Program("import os\nopen('left.txt', 'w').write('x')\nprint(os.listdir('.'))")
+    )
     second = await pool.run(Program("import os\nprint(os.listdir('.'), os.getcwd() != '/')"))
     assert first.stdout == b"['left.txt']\n"
     assert second.stdout == b"[] True\n"
@@ -107,9 +109,7 @@ async def test_weak_mode_is_refused_unless_allowed() -> None:
             await pool.start()
     message = str(caught.value)
     assert "allow_weak_sandbox: true" in message and "PID namespace" in message
-    async with SandboxPool(
-        size=1, config=SandboxConfig(isolation="none"), allow_weak=True
-    ) as weak:
+    async with SandboxPool(size=1, config=SandboxConfig(isolation="none"), allow_weak=True) as weak:
         report = await weak.start()
         assert not report.strong and report.hints
         result = await weak.run(Program("import os\nprint(len(os.environ))"))

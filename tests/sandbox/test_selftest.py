@@ -30,7 +30,11 @@ def _check_command(prefix: list[str]) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "COV"))}
     return subprocess.run(
         [*prefix, sys.executable, "-m", "teachkit", "sandbox", "check", "--json"],
-        capture_output=True, text=True, timeout=120, env=env, cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd="/",
     )
 
 
@@ -51,13 +55,16 @@ def test_check_as_an_ordinary_user() -> None:
         if setpriv is None:
             pytest.skip("setpriv (util-linux) is not installed")
         drop = [setpriv, "--reuid", "65534", "--regid", "65534", "--clear-groups"]
-        probe = subprocess.run([*drop, sys.executable, "-c", "import teachkit.sandbox"],
-                               capture_output=True, text=True, timeout=60, cwd="/")
+        probe = subprocess.run(
+            [*drop, sys.executable, "-c", "import teachkit.sandbox"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd="/",
+        )
         if probe.returncode != 0:
-            pytest.skip(
-                f"uid 65534 cannot run {sys.executable} with teachkit on this machine "
-                f"({probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else 'no output'})"
-            )
+            why = (probe.stderr.strip().splitlines() or ["no output"])[-1]
+            pytest.skip(f"uid 65534 cannot run {sys.executable} with teachkit here ({why})")
         done = _check_command(drop)
     out = json.loads(done.stdout)
     assert "single" in json.dumps(out) or not out["strong"] or "uid" in out["layers"]

@@ -79,7 +79,9 @@ async def test_a_completion_after_a_prompt_field() -> None:
     v = PythonVerifier(spec)
     try:
         verdict = await v.verify(
-            record("    return x * x\n", prompt="def square(x):\n", tests=["assert square(4) == 16"])
+            record(
+                "    return x * x\n", prompt="def square(x):\n", tests=["assert square(4) == 16"]
+            )
         )
         assert verdict.passed
     finally:

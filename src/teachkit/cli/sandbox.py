@@ -11,7 +11,9 @@ from rich.console import Console
 
 __all__ = ["check", "register"]
 
-sandbox_app = typer.Typer(help="The process sandbox that runs generated code.", no_args_is_help=True)
+sandbox_app = typer.Typer(
+    help="The process sandbox that runs generated code.", no_args_is_help=True
+)
 
 
 @sandbox_app.command("check")

@@ -13,8 +13,10 @@ with its lines moved to a range of its own (``OFFSET * (index + 1)``).
 """
 
 
-def _main():  # type: ignore[no-untyped-def]  # noqa: C901 - one flat function on purpose
-    import _teachkit_channel
+def _main() -> None:
+    from typing import Any
+
+    import _teachkit_channel  # type: ignore[import-not-found]
 
     send = _teachkit_channel.take()
     del _teachkit_channel
@@ -30,28 +32,26 @@ def _main():  # type: ignore[no-untyped-def]  # noqa: C901 - one flat function o
     len_, enumerate_ = len, enumerate
     memory_exc, assert_exc, syntax_exc = MemoryError, AssertionError, SyntaxError
     str_encode, bytes_decode, object_repr = str.encode, bytes.decode, object.__repr__
-    get_tb = BaseException.__traceback__.__get__  # type: ignore[attr-defined]
+    get_tb: Any = BaseException.__dict__["__traceback__"].__get__
     payload = json.loads(sys.stdin.read())
     sys.stdin = open(os.devnull)  # noqa: SIM115
     tests = payload["tests"]
 
-    def clean(value, limit=300):  # type: ignore[no-untyped-def]
+    def clean(value: Any, limit: int = 300) -> str:
         """An exact ``str`` (no subclass whose methods could run candidate code)."""
         try:
             if type_(value) is not str_:
                 value = object_repr(value)
-            return bytes_decode(str_encode(value, "utf-8", "replace"), "utf-8", "replace")[
-                :limit
-            ]
+            return bytes_decode(str_encode(value, "utf-8", "replace"), "utf-8", "replace")[:limit]
         except base_exc:
             return "?"
 
-    def compiled(source, name, index):  # type: ignore[no-untyped-def]
+    def compiled(source: str, name: str, index: int) -> Any:
         tree = ast.parse(source, name, "exec")
         ast.increment_lineno(tree, offset * (index + 1) - 1)
         return compile(tree, name, "exec")
 
-    def failure(exc):  # type: ignore[no-untyped-def]
+    def failure(exc: BaseException) -> tuple[str, str, str]:
         """(reason, detail, failing test line) for an exception raised by candidate or test."""
         if isinstance_(exc, stop_exc):
             return "exited_early", clean(type_(exc).__name__), ""
@@ -75,10 +75,10 @@ def _main():  # type: ignore[no-untyped-def]  # noqa: C901 - one flat function o
         reason = "assertion_failed" if isinstance_(exc, assert_exc) else "error"
         return reason, detail, clean(line)
 
-    results = []
+    results: list[dict[str, Any]] = []
     passed = [0]
 
-    def finish(status, **extra):  # type: ignore[no-untyped-def]
+    def finish(status: str, **extra: Any) -> None:
         summary = {"status": status, "passed": passed[0], "total": len_(results)}
         summary["results"] = results
         for key, value in extra.items():
@@ -91,7 +91,7 @@ def _main():  # type: ignore[no-untyped-def]  # noqa: C901 - one flat function o
     else:
         sources = [tests["source"]]
         if tests.get("entry_point"):
-            sources.append("check(%s)\n" % tests["entry_point"])
+            sources.append("check(" + tests["entry_point"] + ")\n")
     try:
         codes = [compiled(s, "<tests>", i) for i, s in enumerate_(sources)]
     except syntax_exc as exc:
@@ -119,8 +119,15 @@ def _main():  # type: ignore[no-untyped-def]  # noqa: C901 - one flat function o
                 passed[0] += 1
         except base_exc as exc:
             reason, detail, line = failure(exc)
-            results.append({"i": 0 if single else index, "ok": False, "reason": reason,
-                            "detail": detail, "line": line})
+            results.append(
+                {
+                    "i": 0 if single else index,
+                    "ok": False,
+                    "reason": reason,
+                    "detail": detail,
+                    "line": line,
+                }
+            )
             if single or reason in ("exited_early", "memory"):
                 finish(reason)
     if single:

@@ -29,8 +29,8 @@ __all__ = [
     "mount",
     "pivot_root",
     "prctl",
-    "unshare",
     "umount",
+    "unshare",
 ]
 
 CLONE_NEWNS = 0x00020000
@@ -112,7 +112,7 @@ def prctl(option: int, arg: int = 0) -> None:
 
 
 class _MountAttr(ctypes.Structure):
-    _fields_ = [  # noqa: RUF012 - ctypes layout
+    _fields_ = [
         ("attr_set", ctypes.c_uint64),
         ("attr_clr", ctypes.c_uint64),
         ("propagation", ctypes.c_uint64),
@@ -160,11 +160,11 @@ def _mounts_below(target: str) -> list[tuple[str, int]]:
 
 
 class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]  # noqa: RUF012
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
 
 class _CapData(ctypes.Structure):
-    _fields_ = [  # noqa: RUF012
+    _fields_ = [
         ("effective", ctypes.c_uint32),
         ("permitted", ctypes.c_uint32),
         ("inheritable", ctypes.c_uint32),

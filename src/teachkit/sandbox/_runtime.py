@@ -18,9 +18,11 @@ and a second Landlock layer hides /proc, so code that runs later cannot easily f
 
 from __future__ import annotations
 
+import _hashlib  # type: ignore[import-not-found]
 import atexit
 import base64
 import builtins
+import contextlib
 import fcntl
 import io
 import os
@@ -30,7 +32,6 @@ import struct
 import sys
 import types
 
-import _hashlib  # type: ignore[import-not-found]
 import _kernel as k  # type: ignore[import-not-found]
 
 REPORT_FD, BASE_FD = 3, 4  # the report pipe and the precomputed Landlock ruleset
@@ -124,11 +125,11 @@ def _confine(
 
 def _run(request: dict[str, object], keybox: list[bytes], workdir: str, landlock: bool) -> None:
     sealed: list[bool] = []
-    sys.stdin = sys.__stdin__ = io.TextIOWrapper(
+    sys.stdin = sys.__stdin__ = io.TextIOWrapper(  # type: ignore[misc]
         io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8"
     )
-    sys.stdout = sys.__stdout__ = _text_out(1, line_buffering=False)
-    sys.stderr = sys.__stderr__ = _text_out(2, line_buffering=True)
+    sys.stdout = sys.__stdout__ = _text_out(1, line_buffering=False)  # type: ignore[misc]
+    sys.stderr = sys.__stderr__ = _text_out(2, line_buffering=True)  # type: ignore[misc]
     filename = str(request.get("filename") or "<program>")
     sys.argv = [filename, *[str(a) for a in request.get("argv") or ()]]  # type: ignore[attr-defined]
     sys.modules["_teachkit_channel"] = _channel_module(keybox, sealed, workdir, landlock)
@@ -160,23 +161,17 @@ def _exit_code(exc: SystemExit) -> int:
         return 0
     if isinstance(exc.code, int):
         return exc.code & 0xFF
-    try:
+    with contextlib.suppress(BaseException):
         print(exc.code, file=sys.stderr)
-    except BaseException:
-        pass
     return 1
 
 
 def _finish(code: int) -> None:
-    try:
+    with contextlib.suppress(BaseException):
         atexit._run_exitfuncs()
-    except BaseException:
-        pass
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(BaseException):
             stream.flush()
-        except BaseException:
-            pass
     os._exit(code)
 
 
@@ -294,9 +289,7 @@ def base_ruleset() -> int:
     return int(k.landlock_ruleset(["/"], []))
 
 
-def parse_frames(
-    data: bytes, key: bytes
-) -> tuple[list[bytes], bool, int, str | None, str | None]:
+def parse_frames(data: bytes, key: bytes) -> tuple[list[bytes], bool, int, str | None, str | None]:
     """Split the report channel's bytes: authenticated messages, whether a valid end marker
     arrived, how many frames failed authentication, the uncaught exception type, setup error."""
     messages: list[bytes] = []
@@ -352,10 +345,8 @@ def kill_weak(pid: int, config: dict[str, object]) -> int:
             os.waitpid(killer, 0)
         else:
             for child_pid in _descendants(os.getpid()):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(child_pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
         found_any = False
         while True:
             try:

@@ -34,6 +34,7 @@ import time
 import _kernel as k  # type: ignore[import-not-found]
 import _runtime  # type: ignore[import-not-found]
 
+
 def main() -> None:
     config = json.loads(sys.argv[1])
     conn = _Conn(os.dup(0), os.dup(1))
@@ -42,14 +43,12 @@ def main() -> None:
     os.dup2(null, 1)
     os.close(null)
     for name in config.get("preload", ()):
-        try:
+        with contextlib.suppress(Exception):  # a module this interpreter lacks is not warm
             __import__(name)
-        except Exception:  # a module this interpreter lacks is simply not warm
-            pass
     if config["isolate"]:
         _z0(conn, config)
     else:
-        layers = {"namespaces": False}
+        layers: dict[str, object] = {"namespaces": False}
         k.prctl(k.PR_SET_CHILD_SUBREAPER, 1)
         _Server(conn, config, layers, pid1=False).serve()
 
@@ -296,17 +295,15 @@ class _Server:
         reaped = 0
         if self.pid1:
             while True:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(-1, signal.SIGKILL)  # PID 1 of our namespace: only the program's
-                except ProcessLookupError:
-                    pass
                 try:
                     found, _ = os.waitpid(-1, os.WNOHANG if reaped > 10000 else 0)
                 except ChildProcessError:
                     return reaped
                 if found != pid:
                     reaped += 1
-        return _runtime.kill_weak(pid, self.config)
+        return int(_runtime.kill_weak(pid, self.config))
 
 
 class _Collector:

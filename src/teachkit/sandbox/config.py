@@ -16,12 +16,64 @@ __all__ = ["DEFAULT_PRELOAD", "IdMapping", "SandboxConfig", "SandboxReport", "we
 
 #: modules the zygote imports once, so a program starts with them warm
 DEFAULT_PRELOAD = (
-    "abc array ast base64 binascii bisect calendar cmath collections collections.abc contextlib "
-    "copy csv dataclasses datetime decimal enum fnmatch fractions functools hashlib heapq hmac "
-    "inspect io itertools json linecache locale math numbers operator pathlib pickle pprint "
-    "queue random re secrets shutil socket statistics string struct subprocess tempfile "
-    "textwrap threading time tokenize traceback types typing unicodedata uuid weakref zlib"
-).split()
+    "abc",
+    "array",
+    "ast",
+    "base64",
+    "binascii",
+    "bisect",
+    "calendar",
+    "cmath",
+    "collections",
+    "collections.abc",
+    "contextlib",
+    "copy",
+    "csv",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "enum",
+    "fnmatch",
+    "fractions",
+    "functools",
+    "hashlib",
+    "heapq",
+    "hmac",
+    "inspect",
+    "io",
+    "itertools",
+    "json",
+    "linecache",
+    "locale",
+    "math",
+    "numbers",
+    "operator",
+    "pathlib",
+    "pickle",
+    "pprint",
+    "queue",
+    "random",
+    "re",
+    "secrets",
+    "shutil",
+    "socket",
+    "statistics",
+    "string",
+    "struct",
+    "subprocess",
+    "tempfile",
+    "textwrap",
+    "threading",
+    "time",
+    "tokenize",
+    "traceback",
+    "types",
+    "typing",
+    "unicodedata",
+    "uuid",
+    "weakref",
+    "zlib",
+)
 
 #: host directories every sandbox sees, read-only, when they exist
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")

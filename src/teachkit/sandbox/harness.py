@@ -18,7 +18,7 @@ import ast
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from teachkit.sandbox.limits import Program, RunResult
 

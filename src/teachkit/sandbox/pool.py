@@ -355,8 +355,13 @@ def _open_z1(z0: int) -> int | None:
 
 async def _wait_pidfd(fd: int) -> None:
     loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+    done: asyncio.Future[None] = loop.create_future()
+
+    def ready() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    loop.add_reader(fd, ready)
     try:
         await asyncio.wait_for(done, 10.0)
     except TimeoutError:

@@ -116,8 +116,9 @@ class PythonVerifier(Verifier):
 
     async def verify(self, record: Record) -> Verdict:
         started = time.monotonic()
-        code = extract_code(field_text(record, self.spec.field), self.spec.block,
-                            self.spec.fallback_whole)
+        code = extract_code(
+            field_text(record, self.spec.field), self.spec.block, self.spec.fallback_whole
+        )
         if not code.strip():
             return Verdict(False, "no_code", f"no code in {self.spec.field}")
         tests = self.tests_for(record)
@@ -125,8 +126,10 @@ class PythonVerifier(Verifier):
             return Verdict(False, "no_tests", f"no tests in {self.spec.tests_field}")
         if tests.asserts is None and tests.entry_point is None and "def check(" in tests.source:
             return Verdict(
-                False, "no_tests", f"the tests define check() but {self.spec.entry_point_field} "
-                "is empty, so nothing would call it"
+                False,
+                "no_tests",
+                f"the tests define check() but {self.spec.entry_point_field} "
+                "is empty, so nothing would call it",
             )
         if self.spec.prefix_field:
             code = field_text(record, self.spec.prefix_field) + code
