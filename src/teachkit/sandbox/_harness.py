@@ -8,8 +8,8 @@ test does it send the authenticated end marker, built with ``repr`` of exact ``s
 values, then leaves with ``os._exit``. Candidate code that exits, kills the process or raises
 SystemExit never reaches that line.
 
-Where a test failed is found from line numbers alone (no frame access): each test is compiled
-with its lines moved to a range of its own (``OFFSET * (index + 1)``).
+Where a test failed is found from line numbers alone (no frame access): each test's code
+objects are moved (``co_firstlineno``) to a line range of their own, ``offset * (index + 1)``.
 """
 
 
@@ -20,7 +20,6 @@ def _main() -> None:
 
     send = _teachkit_channel.take()
     del _teachkit_channel
-    import ast
     import builtins
     import json
     import os
@@ -46,10 +45,16 @@ def _main() -> None:
         except base_exc:
             return "?"
 
+    code_type = type(compiled_probe := compile("", "<probe>", "exec"))
+    del compiled_probe
+
+    def shifted(code: Any, delta: int) -> Any:
+        consts = tuple(shifted(c, delta) if type_(c) is code_type else c for c in code.co_consts)
+        return code.replace(co_firstlineno=code.co_firstlineno + delta, co_consts=consts)
+
     def compiled(source: str, name: str, index: int) -> Any:
-        tree = ast.parse(source, name, "exec")
-        ast.increment_lineno(tree, offset * (index + 1) - 1)
-        return compile(tree, name, "exec")
+        """Compiled with its line numbers moved to the range of test ``index``."""
+        return shifted(compile(source, name, "exec"), offset * (index + 1) - 1)
 
     def failure(exc: BaseException) -> tuple[str, str, str]:
         """(reason, detail, failing test line) for an exception raised by candidate or test."""

@@ -34,7 +34,7 @@ import types
 
 import _kernel as k  # type: ignore[import-not-found]
 
-REPORT_FD, BASE_FD = 3, 4  # the report pipe and the precomputed Landlock ruleset
+REPORT_FD, BASE_FD, SEAL_FD = 3, 4, 5  # the report pipe, the prepared Landlock rulesets
 MAC_SIZE = 32
 SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 
@@ -66,13 +66,13 @@ def _confine(
     pid1: bool,
 ) -> None:
     limits: dict[str, float] = request["limits"]  # type: ignore[assignment]
-    ruleset = int(config["ruleset"])  # type: ignore[call-overload]
-    ends = [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1], ruleset]
+    rulesets: list[int] = config["rulesets"]  # type: ignore[assignment]
+    ends = [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1], *rulesets]
     high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100) if fd >= 0 else -1 for fd in ends]
     for number, fd in enumerate(high):
         if fd >= 0:
             os.dup2(fd, number, inheritable=number <= 2)
-    os.closerange(BASE_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    os.closerange(SEAL_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     os.setsid()
     parent = os.getppid()
     k.prctl(k.PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -80,10 +80,6 @@ def _confine(
         os._exit(125)
     mode = str(config["uid_mode"])
     uid = config.get("child_uid")
-    if pid1:  # a mount namespace of its own with an empty tmpfs as /tmp and working directory
-        k.unshare(k.CLONE_NEWNS)
-        options = f"size={int(limits['tmpfs'])},nr_inodes=4096,mode=0700,uid={uid},gid={uid}"
-        k.mount("tmpfs", "/tmp", "tmpfs", k.MS_NOSUID | k.MS_NODEV, options)
     os.chdir(workdir)
     cpu = max(1, int(-(-float(limits["cpu"]) // 1)))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -103,7 +99,7 @@ def _confine(
             raise OSError("the uid switch did not take effect")
     k.drop_capabilities()
     k.prctl(k.PR_SET_NO_NEW_PRIVS, 1)
-    if ruleset >= 0:
+    if rulesets[0] >= 0:
         k.landlock_enforce(BASE_FD)
         os.close(BASE_FD)
     elif config.get("landlock"):  # the weak mode: a working directory of its own per run
@@ -133,12 +129,15 @@ def _run(request: dict[str, object], keybox: list[bytes], workdir: str, landlock
     filename = str(request.get("filename") or "<program>")
     sys.argv = [filename, *[str(a) for a in request.get("argv") or ()]]  # type: ignore[attr-defined]
     sys.modules["_teachkit_channel"] = _channel_module(keybox, sealed, workdir, landlock)
+    with contextlib.suppress(OSError):  # the seal ruleset stays open only for take()
+        os.set_inheritable(SEAL_FD, False)
     main = types.ModuleType("__main__")
     main.__dict__["__builtins__"] = builtins
     sys.modules["__main__"] = main
     code = 0
     try:
-        exec(compile(str(request["source"]), filename, "exec"), main.__dict__)
+        compiled = request.get("code") or compile(str(request["source"]), filename, "exec")
+        exec(compiled, main.__dict__)
     except SystemExit as exc:
         code = _exit_code(exc)
     except BaseException as exc:
@@ -260,10 +259,11 @@ def _seal(workdir: str, landlock: bool) -> None:
             raise _error(f"{event} is not allowed in the sandbox")
 
     if landlock and k.landlock_abi():  # a second layer: /proc (so /proc/self/mem) unreadable
-        # built here: rules on the tmpfs must be made after it is mounted (Landlock skips
-        # the directory a mount hides)
-        readable = [os.path.join("/", n) for n in os.listdir("/") if n not in ("proc", "sys")]
-        k.landlock_restrict([workdir, "/dev/null"], readable)
+        try:  # prepared by the zygote (namespaces), else built now (weak mode)
+            k.landlock_enforce(SEAL_FD)
+            os.close(SEAL_FD)
+        except OSError:
+            k.landlock_restrict(*_seal_paths(workdir))
     import _signal  # type: ignore[import-not-found]
 
     original = _signal.signal  # signal.signal calls this one, looked up at each call
@@ -282,11 +282,19 @@ def _seal(workdir: str, landlock: bool) -> None:
     sys.addaudithook(hook)  # last: the Landlock calls above go through ctypes
 
 
-def base_ruleset() -> int:
-    """With namespaces: the Landlock ruleset every child enforces, built once by the zygote.
-    The read-only mounts already stop writes, so it grants the whole tree and adds what mounts
-    cannot: no TCP, no signals or abstract sockets outside the sandbox."""
-    return int(k.landlock_ruleset(["/"], []))
+def rulesets(workdir: str) -> list[int]:
+    """With namespaces: the Landlock rulesets every child enforces (base) and a harness adds
+    when it seals itself, built once by the zygote after the working tmpfs is mounted (rules
+    on a directory that a later mount hides would not apply)."""
+    return [
+        int(k.landlock_ruleset([workdir, "/dev/null"], ["/"])),
+        int(k.landlock_ruleset(*_seal_paths(workdir))),
+    ]
+
+
+def _seal_paths(workdir: str) -> tuple[list[str], list[str]]:
+    readable = [os.path.join("/", n) for n in os.listdir("/") if n not in ("proc", "sys")]
+    return [workdir, "/dev/null"], readable
 
 
 def parse_frames(data: bytes, key: bytes) -> tuple[list[bytes], bool, int, str | None, str | None]:

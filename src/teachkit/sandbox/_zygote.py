@@ -218,14 +218,38 @@ class _Server:
         self.conn, self.config, self.layers, self.pid1 = conn, config, layers, pid1
         self.workbase = None if pid1 else _weak_workbase(config)
         self.runs = 0
+        self.codes: dict[tuple[str, str], object] = {}
         if config["uid_mode"] != "weak":  # once here rather than in every child
             k.drop_bounding_set()
-        config["ruleset"] = -1
-        if pid1 and config.get("landlock") and k.landlock_abi():
-            config["ruleset"] = _runtime.base_ruleset()
-        if pid1:
+        self.tmpfs_size = 0
+        config["rulesets"] = [-1, -1]
+        if pid1:  # one tmpfs as /tmp, emptied after every program
+            self.mount_tmpfs(64 << 20)
+            if config.get("landlock") and k.landlock_abi():
+                config["rulesets"] = _runtime.rulesets("/tmp")
             os.environ.clear()
             os.environ.update(_runtime.SAFE_ENV, HOME="/tmp", TMPDIR="/tmp")
+
+    def mount_tmpfs(self, size: int) -> None:
+        uid = self.config["child_uid"]
+        options = f"size={size},nr_inodes=4096,mode=0700,uid={uid},gid={uid}"
+        flags = k.MS_NOSUID | k.MS_NODEV
+        if self.tmpfs_size:
+            k.mount(None, "/tmp", None, flags | k.MS_REMOUNT, options)
+        else:
+            k.mount("tmpfs", "/tmp", "tmpfs", flags, options)
+        self.tmpfs_size = size
+
+    def empty_tmpfs(self) -> bool:
+        """Remove everything the program left in /tmp (its processes are all dead)."""
+        for entry in os.listdir("/tmp"):
+            path = os.path.join("/tmp", entry)
+            if os.path.isdir(path) and not os.path.islink(path):
+                _rmtree(path)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        return not os.listdir("/tmp")
 
     def serve(self) -> None:
         self.layers["landlock_abi"] = k.landlock_abi() if self.config.get("landlock") else 0
@@ -256,6 +280,15 @@ class _Server:
             os.mkdir(workdir, 0o700)
             if self.config.get("child_uid") is not None:
                 os.chown(workdir, int(self.config["child_uid"]), int(self.config["child_uid"]))  # type: ignore[call-overload]
+        if request.get("cache_code"):  # our own program (the harness): compiled once
+            key = (str(request["source"]), str(request.get("filename")))
+            if key not in self.codes:
+                if len(self.codes) >= 8:
+                    self.codes.clear()
+                self.codes[key] = compile(key[0], key[1] or "<program>", "exec")
+            request["code"] = self.codes[key]
+        if self.pid1 and int(limits["tmpfs"]) != self.tmpfs_size:
+            self.mount_tmpfs(int(limits["tmpfs"]))
         started = time.monotonic()
         pid = os.fork()
         if pid == 0:
@@ -277,6 +310,7 @@ class _Server:
         if self.workbase:
             _rmtree(workdir)
         result = collector.result()
+        result["clean"] = self.empty_tmpfs() if self.pid1 else not os.path.exists(workdir)
         result.update(
             op="result",
             exit_code=os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,

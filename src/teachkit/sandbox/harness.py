@@ -76,7 +76,7 @@ class Outcome:
 def harness_program(code: str, tests: Tests) -> Program:
     """The sandbox program that runs ``code`` and then ``tests``."""
     stdin = json.dumps({"code": code, "tests": tests.payload()}).encode()
-    return Program(source=_SOURCE, stdin=stdin, filename="<harness>")
+    return Program(source=_SOURCE, stdin=stdin, filename="<harness>", cache_code=True)
 
 
 _LIMIT_STATUS = {"timeout": "timeout", "cpu": "timeout", "output": "output_limit"}

@@ -64,6 +64,9 @@ class Program:
     files: Mapping[str, bytes] = field(default_factory=dict)
     argv: tuple[str, ...] = ()
     filename: str = "<program>"
+    #: compile once per worker and reuse: only for a source you wrote (the test harness),
+    #: since the worker compiles it outside the program's limits
+    cache_code: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,8 @@ class RunResult:
     forged: int = 0
     exception: str | None = None
     leftover: int = 0
+    #: the working directory could be emptied afterwards (else the worker is replaced)
+    clean: bool = True
 
     @property
     def ok(self) -> bool:
@@ -106,6 +111,7 @@ class RunResult:
             self.limit is not None
             or self.signal is not None
             or self.leftover > 0
+            or not self.clean
             or self.forged > 0
             or self.stdout_truncated
             or self.stderr_truncated

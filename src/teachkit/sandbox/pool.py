@@ -251,6 +251,7 @@ class _Worker:
             "stdin": base64.b64encode(program.stdin).decode(),
             "files": {k: base64.b64encode(v).decode() for k, v in program.files.items()},
             "argv": list(program.argv),
+            "cache_code": program.cache_code,
             "limits": limits.as_request(),
         }
         try:
@@ -333,6 +334,7 @@ def _result(reply: dict[str, Any]) -> RunResult:
         forged=int(reply.get("forged") or 0),
         exception=reply.get("exception"),
         leftover=int(reply.get("leftover") or 0),
+        clean=bool(reply.get("clean", True)),
     )
 
 
