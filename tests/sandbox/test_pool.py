@@ -123,3 +123,12 @@ async def test_root_programs_run_as_an_unprivileged_host_uid(pool: SandboxPool) 
     assert "host uid" in report.layers["uid"]
     host_uids = {int(line.split()[1]) for line in result.stdout.decode().splitlines() if line}
     assert 0 not in host_uids and len(host_uids) == 2
+
+
+async def test_programs_hold_no_capabilities_and_cannot_gain_any(pool: SandboxPool) -> None:
+    source = (
+        "fields = dict(line.split(':', 1) for line in open('/proc/self/status'))\n"
+        "print(*(fields[k].strip() for k in ('CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'NoNewPrivs')))"
+    )
+    result = await pool.run(Program(source))
+    assert result.stdout.split() == [b"0000000000000000"] * 4 + [b"1"]

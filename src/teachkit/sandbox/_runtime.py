@@ -97,7 +97,8 @@ def _confine(
         os.setresuid(uid, uid, uid)
         if os.getresuid() != (uid, uid, uid) or os.getgroups():
             raise OSError("the uid switch did not take effect")
-    k.drop_capabilities()
+    if mode != "multi":  # in multi mode the switch away from uid 0 has emptied them already
+        k.drop_capabilities()
     k.prctl(k.PR_SET_NO_NEW_PRIVS, 1)
     if rulesets[0] >= 0:
         k.landlock_enforce(BASE_FD)
@@ -121,11 +122,10 @@ def _confine(
 
 def _run(request: dict[str, object], keybox: list[bytes], workdir: str, landlock: bool) -> None:
     sealed: list[bool] = []
-    sys.stdin = sys.__stdin__ = io.TextIOWrapper(  # type: ignore[misc]
-        io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8"
-    )
-    sys.stdout = sys.__stdout__ = _text_out(1, line_buffering=False)  # type: ignore[misc]
-    sys.stderr = sys.__stderr__ = _text_out(2, line_buffering=True)  # type: ignore[misc]
+    stdin, stdout, stderr = STDIO or stdio()
+    sys.stdin = sys.__stdin__ = stdin  # type: ignore[misc]
+    sys.stdout = sys.__stdout__ = stdout  # type: ignore[misc]
+    sys.stderr = sys.__stderr__ = stderr  # type: ignore[misc]
     filename = str(request.get("filename") or "<program>")
     sys.argv = [filename, *[str(a) for a in request.get("argv") or ()]]  # type: ignore[attr-defined]
     sys.modules["_teachkit_channel"] = _channel_module(keybox, sealed, workdir, landlock)
@@ -153,6 +153,16 @@ def _run(request: dict[str, object], keybox: list[bytes], workdir: str, landlock
         except BaseException:
             pass
     _finish(code)
+
+
+def stdio() -> tuple[io.TextIOWrapper, io.TextIOWrapper, io.TextIOWrapper]:
+    """Fresh text streams on fds 0, 1 and 2 (unused: the zygote builds them once, and each
+    child, whose pipes are on those fds by then, gets an untouched copy)."""
+    stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), "utf-8")
+    return stdin, _text_out(1, line_buffering=False), _text_out(2, line_buffering=True)
+
+
+STDIO: list[io.TextIOWrapper] = []
 
 
 def _exit_code(exc: SystemExit) -> int:

@@ -255,6 +255,7 @@ class _Server:
         self.layers["landlock_abi"] = k.landlock_abi() if self.config.get("landlock") else 0
         import gc
 
+        _runtime.STDIO[:] = _runtime.stdio()
         gc.collect()
         gc.freeze()  # the warm objects stay out of the children's collections (no copy-on-write)
         self.conn.send({"op": "ready", "layers": self.layers})
