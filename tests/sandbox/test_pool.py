@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -128,7 +132,64 @@ async def test_root_programs_run_as_an_unprivileged_host_uid(pool: SandboxPool) 
 async def test_programs_hold_no_capabilities_and_cannot_gain_any(pool: SandboxPool) -> None:
     source = (
         "fields = dict(line.split(':', 1) for line in open('/proc/self/status'))\n"
-        "print(*(fields[k].strip() for k in ('CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'NoNewPrivs')))"
+        "names = ('CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'NoNewPrivs')\n"
+        "print(*(fields[k].strip() for k in names))"
     )
     result = await pool.run(Program(source))
     assert result.stdout.split() == [b"0000000000000000"] * 4 + [b"1"]
+
+
+async def test_nested_user_namespaces_are_refused(pool: SandboxPool) -> None:
+    report = await pool.start()
+    if report.layers.get("nested namespaces") != "refused":
+        pytest.skip("this kernel lets the zygote keep nested user namespaces")
+    source = (
+        "import ctypes, os\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "print(libc.unshare(0x10000000), os.strerror(ctypes.get_errno()))\n"
+    )
+    result = await pool.run(Program(source))
+    assert result.stdout.startswith(b"-1 ")
+
+
+def test_workers_die_with_a_killed_teachkit_process(tmp_path: Path) -> None:
+    script = tmp_path / "owner.py"
+    script.write_text(
+        "import asyncio, sys\n"
+        "from teachkit.sandbox import Program, SandboxPool\n"
+        "async def main():\n"
+        "    pool = SandboxPool(size=2)\n"
+        "    daemon = 'import os, time\\nif os.fork() == 0:\\n'\n"
+        "    daemon += '    os.setsid()\\n    time.sleep(60)\\n'\n"
+        "    await asyncio.gather(pool.run(Program('print(1)')), pool.run(Program('print(2)')))\n"
+        "    print('ready', flush=True)\n"
+        "    await pool.run(Program(daemon + 'time.sleep(60)'))\n"
+        "asyncio.run(main())\n"
+    )
+    owner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None and owner.stdout.readline().strip() == "ready"
+    time.sleep(0.5)  # the program and its daemon are running now
+    owner.kill()
+    owner.wait()
+    for _ in range(100):  # parent-death signals cascade: zygote, then the namespace's init
+        alive = _live_sandbox_processes()
+        if not alive:
+            break
+        time.sleep(0.05)
+    assert not alive
+
+
+def _live_sandbox_processes() -> list[str]:
+    from teachkit.sandbox.config import UID_BASE
+
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        uid = int(fields.get("Uid", "0").split()[0]) if entry.isdigit() else -1
+        if UID_BASE <= uid < UID_BASE + (1 << 24) and not fields["State"].strip().startswith("Z"):
+            found.append(f"{entry} {fields['Name'].strip()}")
+    return found

@@ -75,9 +75,6 @@ def _confine(
     os.closerange(SEAL_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     os.setsid()
     parent = os.getppid()
-    k.prctl(k.PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(125)
     mode = str(config["uid_mode"])
     uid = config.get("child_uid")
     os.chdir(workdir)
@@ -99,6 +96,9 @@ def _confine(
             raise OSError("the uid switch did not take effect")
     if mode != "multi":  # in multi mode the switch away from uid 0 has emptied them already
         k.drop_capabilities()
+    k.prctl(k.PR_SET_PDEATHSIG, signal.SIGKILL)  # after the uid switch, which clears it
+    if os.getppid() != parent:
+        os._exit(125)
     k.prctl(k.PR_SET_NO_NEW_PRIVS, 1)
     if rulesets[0] >= 0:
         k.landlock_enforce(BASE_FD)

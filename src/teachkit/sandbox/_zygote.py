@@ -105,6 +105,11 @@ def _z0(conn: _Conn, config: dict[str, object]) -> None:
         os.setgroups([])
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
+    # a credential change clears the parent-death signal: set it again, and make sure the
+    # supervisor did not die in between
+    k.prctl(k.PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != supervisor:
+        os._exit(1)
     pid = os.fork()
     if pid == 0:
         try:

@@ -25,7 +25,7 @@ class Limits:
     memory: int = 512 * MIB
     file_size: int = 16 * MIB
     open_files: int = 64
-    processes: int = 16
+    processes: int = 8
     output: int = 64 * KIB
     tmpfs: int = 64 * MIB
 

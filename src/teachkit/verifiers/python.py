@@ -56,7 +56,7 @@ class PythonSpec(VerifierSpecBase):
     #: wall-clock seconds for the code and all its tests
     timeout: float = Field(default=10.0, gt=0.0, le=600.0)
     memory_mb: int = Field(default=512, ge=32)
-    processes: int = Field(default=16, ge=1, le=4096)
+    processes: int = Field(default=8, ge=1, le=4096)
     output_kb: int = Field(default=64, ge=1)
     #: concurrent programs (default: one per CPU)
     workers: int | None = Field(default=None, ge=1, le=256)
