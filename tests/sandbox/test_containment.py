@@ -259,3 +259,19 @@ async def test_exiting_or_faking_success_before_the_tests(
 ) -> None:
     verdict = await judge(verifier, code)
     assert verdict.reason in ("exited_early", "error")
+
+
+async def test_a_started_program_cannot_trace_the_harness(verifier: PythonVerifier) -> None:
+    tracer = (
+        "import ctypes, os\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "print(libc.ptrace(16, os.getppid(), 0, 0), ctypes.get_errno())\n"  # PTRACE_ATTACH
+    )
+    code = (
+        "import subprocess, sys\n"
+        f"out = subprocess.run([sys.executable, '-c', {tracer!r}], capture_output=True)\n"
+        "def solve(x):\n"
+        "    raise AssertionError(out.stdout.decode().strip())\n"
+    )
+    verdict = await judge(verifier, code)
+    assert verdict.reason == "assertion_failed" and "-1 1" in verdict.detail  # EPERM

@@ -46,7 +46,7 @@ def check(
         out["checks"] = [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in results]
         print(json.dumps(out, indent=2))
     else:
-        console = Console(highlight=False)
+        console = Console(highlight=False, soft_wrap=True)
         strength = "strong" if report.strong else "WEAK"
         console.print(f"[bold]Sandbox layers[/] ({strength}, mode {report.mode}):")
         for name, what in report.layers.items():

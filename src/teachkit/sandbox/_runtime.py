@@ -289,7 +289,8 @@ def _seal(workdir: str, landlock: bool) -> None:
         return original(signalnum, handler)
 
     _signal.signal = no_frame_signal
-    sys.addaudithook(hook)  # last: the Landlock calls above go through ctypes
+    k.prctl(k.PR_SET_DUMPABLE, 0)  # no ptrace or /proc/<pid>/mem from programs it starts
+    sys.addaudithook(hook)  # last: the calls above go through ctypes
 
 
 def rulesets(workdir: str) -> list[int]:

@@ -216,7 +216,8 @@ class SandboxReport:
         if found.get("namespaces"):
             layers["namespaces"] = "user, PID, network, mount, IPC, UTS"
             layers["filesystem"] = (
-                "read-only root with only system and Python directories; empty tmpfs per program"
+                "read-only root with only system and Python directories; writable: /tmp, a "
+                "size-limited tmpfs emptied after every program"
             )
             layers["network"] = "none (a new network namespace without interfaces)"
             layers["/proc"] = (
