@@ -246,15 +246,18 @@ class _Server:
         self.tmpfs_size = size
 
     def empty_tmpfs(self) -> bool:
-        """Remove everything the program left in /tmp (its processes are all dead)."""
-        for entry in os.listdir("/tmp"):
-            path = os.path.join("/tmp", entry)
-            if os.path.isdir(path) and not os.path.islink(path):
-                _rmtree(path)
-            else:
-                with contextlib.suppress(OSError):
+        """Remove everything the program left in /tmp (its processes are all dead); False when
+        something stayed (the worker is then replaced)."""
+        try:
+            for entry in os.listdir("/tmp"):
+                path = os.path.join("/tmp", entry)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    _rmtree(path)
+                else:
                     os.unlink(path)
-        return not os.listdir("/tmp")
+            return not os.listdir("/tmp")
+        except (OSError, RecursionError):
+            return False
 
     def serve(self) -> None:
         self.layers["landlock_abi"] = k.landlock_abi() if self.config.get("landlock") else 0

@@ -69,6 +69,7 @@ class SandboxPool:
         self._all: set[_Worker] = set()
         self._slots = asyncio.Semaphore(self.size)
         self._start_lock = asyncio.Lock()
+        self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
 
     @property
@@ -107,9 +108,11 @@ class SandboxPool:
                 raise
             if worker.alive and not result.suspicious and worker.runs < self.config.max_runs:
                 self._idle.append(worker)
-            else:
-                await worker.close(graceful=not result.suspicious)
+            else:  # replaced: closed in the background, awaited by aclose()
                 self._all.discard(worker)
+                task = asyncio.create_task(worker.close(graceful=not result.suspicious))
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
             return result
 
     async def aclose(self) -> None:
@@ -117,7 +120,7 @@ class SandboxPool:
         self._closed = True
         workers, self._idle = list(self._all), []
         self._all.clear()
-        await asyncio.gather(*(w.close(graceful=True) for w in workers))
+        await asyncio.gather(*(w.close(graceful=True) for w in workers), *self._closing)
 
     async def _spawn(self) -> _Worker:
         mapping = IdMapping.for_host(namespaces=self._namespaces)
@@ -132,7 +135,14 @@ class SandboxPool:
             self._namespaces = False
             mapping = IdMapping.for_host(namespaces=False)
             worker = _Worker(self.config, mapping)
-            found = await worker.start()
+            try:
+                found = await worker.start()
+            except BaseException:
+                await worker.close(graceful=False)
+                raise
+        except BaseException:  # a worker that failed to start leaves no process
+            await worker.close(graceful=False)
+            raise
         if self._report is None:
             report = SandboxReport.from_zygote(found, mapping, worker.limit_processes)
             if not report.strong and not self.allow_weak:
