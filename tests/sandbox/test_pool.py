@@ -193,3 +193,22 @@ def _live_sandbox_processes() -> list[str]:
         if UID_BASE <= uid < UID_BASE + (1 << 24) and not fields["State"].strip().startswith("Z"):
             found.append(f"{entry} {fields['Name'].strip()}")
     return found
+
+
+async def test_a_program_holds_only_its_own_file_descriptors(pool: SandboxPool) -> None:
+    source = (
+        "import os\n"
+        "print(sorted(int(fd) for fd in os.listdir('/proc/self/fd')))\n"
+        "for fd in range(3, 256):\n"
+        "    try:\n"
+        "        os.write(fd, b'{}')\n"
+        "        print('writable', fd)\n"
+        "    except OSError:\n"
+        "        pass\n"
+    )
+    result = await pool.run(Program(source))
+    lines = result.stdout.decode().splitlines()
+    fds = [int(x) for x in lines[0].strip("[]").split(", ")]
+    # 0-2, the report pipe, the one listdir opens, the seal ruleset (with Landlock)
+    assert set(fds) <= {0, 1, 2, 3, 4, 5}
+    assert lines[1:] == ["writable 3"]  # only its own report channel

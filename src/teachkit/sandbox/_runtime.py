@@ -72,6 +72,9 @@ def _confine(
     for number, fd in enumerate(high):
         if fd >= 0:
             os.dup2(fd, number, inheritable=number <= 2)
+        else:
+            with contextlib.suppress(OSError):
+                os.close(number)  # no ruleset: nothing of the zygote's may stay on this fd
     os.closerange(SEAL_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     os.setsid()
     parent = os.getppid()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import json
 import os
 import select
@@ -37,7 +38,10 @@ import _runtime  # type: ignore[import-not-found]
 
 def main() -> None:
     config = json.loads(sys.argv[1])
-    conn = _Conn(os.dup(0), os.dup(1))
+    # the control pipes far above the fds a child sets up (0-5), so that none survives there
+    conn = _Conn(
+        fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 200), fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 200)
+    )
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
