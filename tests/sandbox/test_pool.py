@@ -195,7 +195,8 @@ def _live_sandbox_processes() -> list[str]:
     return found
 
 
-async def test_a_program_holds_only_its_own_file_descriptors(pool: SandboxPool) -> None:
+@pytest.mark.parametrize("landlock", [True, False])
+async def test_a_program_holds_only_its_own_file_descriptors(landlock: bool) -> None:
     source = (
         "import os\n"
         "print(sorted(int(fd) for fd in os.listdir('/proc/self/fd')))\n"
@@ -206,7 +207,8 @@ async def test_a_program_holds_only_its_own_file_descriptors(pool: SandboxPool) 
         "    except OSError:\n"
         "        pass\n"
     )
-    result = await pool.run(Program(source))
+    async with SandboxPool(size=1, config=SandboxConfig(landlock=landlock)) as pool:
+        result = await pool.run(Program(source))
     lines = result.stdout.decode().splitlines()
     fds = [int(x) for x in lines[0].strip("[]").split(", ")]
     # 0-2, the report pipe, the one listdir opens, the seal ruleset (with Landlock)
