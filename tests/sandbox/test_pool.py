@@ -214,3 +214,26 @@ async def test_a_program_holds_only_its_own_file_descriptors(landlock: bool) -> 
     # 0-2, the report pipe, the one listdir opens, the seal ruleset (with Landlock)
     assert set(fds) <= {0, 1, 2, 3, 4, 5}
     assert lines[1:] == ["writable 3"]  # only its own report channel
+
+
+async def test_the_cgroup_holds_all_processes_of_a_program_together() -> None:
+    limits = Limits(wall=20, memory=256 << 20, tmpfs=16 << 20, processes=8)
+    async with SandboxPool(size=1, limits=limits) as pool:
+        report = await pool.start()
+        if "cgroup" not in report.layers:
+            pytest.skip(f"no cgroup can be made here: {report.missing}")
+        (worker,) = pool._all
+        assert worker.cgroup is not None
+        folders = {worker.cgroup.memory, worker.cgroup.pids}
+        assert all(folder.is_dir() for folder in folders)
+        source = (  # six processes of 150 MiB each: every one within its own address space
+            "import os, time\n"
+            "for _ in range(5):\n"
+            "    if os.fork() == 0:\n"
+            "        break\n"
+            "hoard = bytearray(150 * 2**20)\n"
+            "time.sleep(5)\n"
+        )
+        result = await pool.run(Program(source))
+        assert result.limit == "memory"
+    assert not any(folder.exists() for folder in folders)  # removed with the worker

@@ -81,6 +81,9 @@ def _confine(
     mode = str(config["uid_mode"])
     uid = config.get("child_uid")
     os.chdir(workdir)
+    # the OOM killer takes the program before its zygote
+    with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as adj:
+        adj.write("1000")
     cpu = max(1, int(-(-float(limits["cpu"]) // 1)))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))

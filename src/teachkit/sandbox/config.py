@@ -97,6 +97,8 @@ class SandboxConfig:
 
     isolation: Literal["auto", "namespaces", "none"] = "auto"
     landlock: bool = True
+    #: a cgroup per worker (memory and processes of the whole program) where one can be made
+    cgroup: bool = True
     ro_paths: tuple[str, ...] = ()
     site_packages: bool = True
     preload: tuple[str, ...] = tuple(DEFAULT_PRELOAD)
@@ -228,6 +230,13 @@ class SandboxReport:
         else:
             layers["working directory"] = "fresh directory per program, removed afterwards"
             missing.extend(["PID namespace", "network namespace", "read-only filesystem"])
+        cgroup = int(found.get("cgroup") or 0)
+        if cgroup:
+            layers["cgroup"] = (
+                f"v{cgroup}: one memory and process budget for all of a program's processes"
+            )
+        else:
+            missing.append("cgroup (a program's processes may hold processes × memory bytes)")
         abi = int(found.get("landlock_abi") or 0)
         strong = bool(found.get("namespaces"))
         if abi:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from teachkit.errors import SandboxError
+from teachkit.sandbox.cgroup import Cgroup, budget
 from teachkit.sandbox.config import IdMapping, SandboxConfig, SandboxReport
 from teachkit.sandbox.limits import Limits, Program, RunResult
 
@@ -124,7 +125,7 @@ class SandboxPool:
 
     async def _spawn(self) -> _Worker:
         mapping = IdMapping.for_host(namespaces=self._namespaces)
-        worker = _Worker(self.config, mapping)
+        worker = _Worker(self.config, mapping, self.limits)
         try:
             found = await worker.start()
         except _NoNamespaces as exc:
@@ -134,7 +135,7 @@ class SandboxPool:
             log.info("sandbox: no namespaces here (%s); using the weak mode", exc)
             self._namespaces = False
             mapping = IdMapping.for_host(namespaces=False)
-            worker = _Worker(self.config, mapping)
+            worker = _Worker(self.config, mapping, self.limits)
             try:
                 found = await worker.start()
             except BaseException:
@@ -174,8 +175,10 @@ class _NoNamespaces(Exception):
 class _Worker:
     """One zygote process tree, driven over its stdin/stdout."""
 
-    def __init__(self, config: SandboxConfig, mapping: IdMapping) -> None:
+    def __init__(self, config: SandboxConfig, mapping: IdMapping, limits: Limits) -> None:
         self.config, self.mapping = config, mapping
+        self.cgroup: Cgroup | None = None
+        self._limits = limits
         self.proc: asyncio.subprocess.Process | None = None
         self.z1_pidfd: int | None = None
         self.alive = False
@@ -211,8 +214,12 @@ class _Worker:
             start_new_session=True,
         )
         self._stderr_task = asyncio.create_task(self._log_stderr())
+        if self.config.cgroup:
+            self._join_cgroup(self.proc.pid)
         try:
-            return await asyncio.wait_for(self._handshake(isolate), self.config.start_timeout)
+            found = await asyncio.wait_for(self._handshake(isolate), self.config.start_timeout)
+            found["cgroup"] = self.cgroup.version if self.cgroup else 0
+            return found
         except TimeoutError:
             raise SandboxError(
                 f"A sandbox worker did not start within {self.config.start_timeout:g} s. "
@@ -242,6 +249,21 @@ class _Worker:
         layers: dict[str, Any] = dict(message.get("layers") or {})
         return layers
 
+    def _join_cgroup(self, pid: int) -> None:
+        """Z0 waits for its uid map (or its first program) before it forks: everything of the
+        worker starts inside the cgroup."""
+        group = Cgroup.create(f"{os.getpid()}-{self.mapping.zygote}-{pid}")
+        if group is None:
+            return
+        try:
+            group.limit(*budget(self._limits.memory, self._limits.tmpfs, self._limits.processes))
+            group.add(pid)
+        except OSError as exc:
+            log.info("sandbox: cgroup %s unusable (%s); going without", group.memory, exc)
+            group.remove()
+            return
+        self.cgroup = group
+
     def _write_maps(self, pid: int) -> None:
         uid_map, gid_map, setgroups = self.mapping.maps()
         try:
@@ -264,6 +286,10 @@ class _Worker:
             "cache_code": program.cache_code,
             "limits": limits.as_request(),
         }
+        oom_before = 0
+        if self.cgroup is not None:
+            self.cgroup.limit(*budget(limits.memory, limits.tmpfs, limits.processes))
+            oom_before = self.cgroup.oom_kills()
         try:
             await self._send(request)
             reply = await asyncio.wait_for(self._recv(), limits.wall + _GRACE)
@@ -277,6 +303,8 @@ class _Worker:
                 f"The sandbox could not confine a program: {reply['setup_error']}. "
                 "Run `teachkit sandbox check` for details."
             )
+        if self.cgroup is not None and self.cgroup.oom_kills() > oom_before:
+            reply["limit"] = "memory"  # the program's processes together went over the budget
         return _result(reply)
 
     async def close(self, *, graceful: bool) -> None:
@@ -303,6 +331,9 @@ class _Worker:
             self.z1_pidfd = None
         if self._stderr_task is not None:
             await self._stderr_task
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
 
     async def _send(self, message: dict[str, Any]) -> None:
         assert self.proc is not None and self.proc.stdin is not None
