@@ -115,8 +115,11 @@ def _main() -> None:
         finish("error" if reason == "assertion_failed" else reason, detail=detail, stage="code")
     namespace["__builtins__"] = test_builtins
     single = tests.get("asserts") is None
+    if single:
+        send(b"M", b"{'start': 0}")
     for index, test in enumerate_(codes):
-        send(b"M", str_encode(repr_({"start": index}), "utf-8"))
+        if not single:  # which assert was running when a limit stopped the program
+            send(b"M", str_encode(repr_({"start": index}), "utf-8"))
         try:
             exec_(test, namespace)
             if not single:

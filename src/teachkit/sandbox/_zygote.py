@@ -227,7 +227,7 @@ class _Server:
         self.conn, self.config, self.layers, self.pid1 = conn, config, layers, pid1
         self.workbase = None if pid1 else _weak_workbase(config)
         self.runs = 0
-        self.codes: dict[tuple[str, str], object] = {}
+        self.codes: dict[int, object] = {}
         if config["uid_mode"] != "weak":  # once here rather than in every child
             k.drop_bounding_set()
         self.tmpfs_size = 0
@@ -293,13 +293,12 @@ class _Server:
             os.mkdir(workdir, 0o700)
             if self.config.get("child_uid") is not None:
                 os.chown(workdir, int(self.config["child_uid"]), int(self.config["child_uid"]))  # type: ignore[call-overload]
-        if request.get("cache_code"):  # our own program (the harness): compiled once
-            cache_key = (str(request["source"]), str(request.get("filename")))
-            if cache_key not in self.codes:
-                if len(self.codes) >= 8:
-                    self.codes.clear()
-                self.codes[cache_key] = compile(cache_key[0], cache_key[1], "exec")
-            request["code"] = self.codes[cache_key]
+        code_id = request.get("code_id")
+        if code_id:  # teachkit's own program (the harness): compiled once, sent once
+            if code_id not in self.codes:
+                source, name = str(request["source"]), str(request["filename"])
+                self.codes[code_id] = compile(source, name, "exec")  # type: ignore[index]
+            request["code"] = self.codes[code_id]  # type: ignore[index]
         if self.pid1 and int(limits["tmpfs"]) != self.tmpfs_size:
             self.mount_tmpfs(int(limits["tmpfs"]))
         started = time.monotonic()

@@ -179,6 +179,7 @@ class _Worker:
         self.config, self.mapping = config, mapping
         self.cgroup: Cgroup | None = None
         self._limits = limits
+        self._code_ids: dict[str, int] = {}
         self.proc: asyncio.subprocess.Process | None = None
         self.z1_pidfd: int | None = None
         self.alive = False
@@ -276,16 +277,22 @@ class _Worker:
 
     async def run(self, program: Program, limits: Limits) -> RunResult:
         self.runs += 1
-        request = {
+        request: dict[str, Any] = {
             "op": "run",
             "source": program.source,
             "filename": program.filename,
             "stdin": base64.b64encode(program.stdin).decode(),
             "files": {k: base64.b64encode(v).decode() for k, v in program.files.items()},
             "argv": list(program.argv),
-            "cache_code": program.cache_code,
             "limits": limits.as_request(),
         }
+        if program.cache_code:  # compiled once by the worker; its text is sent once
+            code_id = self._code_ids.get(program.source)
+            if code_id is None and len(self._code_ids) < 8:
+                code_id = self._code_ids[program.source] = len(self._code_ids) + 1
+            elif code_id is not None:
+                request["source"] = ""
+            request["code_id"] = code_id
         oom_before = 0
         if self.cgroup is not None:
             self.cgroup.limit(*budget(limits.memory, limits.tmpfs, limits.processes))
