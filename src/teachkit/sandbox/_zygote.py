@@ -352,6 +352,9 @@ class _Server:
         return int(_runtime.kill_weak(pid, self.config))
 
 
+_F_SETPIPE_SZ = 1031
+
+
 class _Collector:
     """Read a child's stdout, stderr and report channel, within their caps."""
 
@@ -362,8 +365,16 @@ class _Collector:
         self.over = {out: False, err: False, rep: False}
 
     def wait(self, pid: int, in_w: int, stdin: bytes, deadline: float) -> tuple[bool, str | None]:
+        """Until the child exits, the deadline passes or its output goes over the cap. The
+        report pipe is made as large as its cap and read afterwards, so frames written during
+        the run wake nobody (on a loaded machine every wake-up costs)."""
         poller = select.poll()
-        for fd in (self.out, self.err, self.rep):
+        watched = [self.out, self.err]
+        try:
+            fcntl.fcntl(self.rep, _F_SETPIPE_SZ, self.caps[self.rep])
+        except OSError:
+            watched.append(self.rep)
+        for fd in watched:
             poller.register(fd, select.POLLIN)
         try:
             pidfd: int | None = os.pidfd_open(pid)
@@ -372,8 +383,10 @@ class _Collector:
         if pidfd is not None:
             poller.register(pidfd, select.POLLIN)
         pending = memoryview(stdin)
+        os.set_blocking(in_w, False)
+        with contextlib.suppress(BlockingIOError, BrokenPipeError):
+            pending = pending[os.write(in_w, pending[: 1 << 16]) :] if pending else pending
         if pending:
-            os.set_blocking(in_w, False)
             poller.register(in_w, select.POLLOUT)
         else:
             os.close(in_w)
@@ -389,7 +402,9 @@ class _Collector:
                     if fd == in_w:
                         try:
                             pending = pending[os.write(in_w, pending[: 1 << 16]) :]
-                        except (BrokenPipeError, BlockingIOError):
+                        except BlockingIOError:
+                            continue
+                        except BrokenPipeError:  # the program closed its stdin
                             pending = pending[:0]
                         if not pending:
                             poller.unregister(in_w)
