@@ -25,6 +25,7 @@ import builtins
 import contextlib
 import fcntl
 import io
+import json
 import os
 import resource
 import signal
@@ -40,32 +41,75 @@ SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL":
 
 
 def child(
-    request: dict[str, object],
     config: dict[str, object],
     keybox: list[bytes],
     pipes: list[tuple[int, int]],
     workdir: str,
     pid1: bool,
+    codes: dict[int, object],
 ) -> None:
-    """Confine this freshly forked process and run the program; never returns."""
+    """Confine this freshly forked process, wait for its program, run it; never returns.
+
+    The zygote forks the child for the next program as soon as the last one is done, so the
+    fork and most of the confinement happen while teachkit sends the next request. The request
+    arrives first on stdin (a length-prefixed JSON header), the program's stdin after it.
+    """
     report = pipes[3][1]
     try:
-        _confine(request, config, pipes, workdir, pid1)
+        _confine(config, pipes, workdir, pid1)
         report = REPORT_FD
+        request = _read_request()
+        _apply(request, config)
     except BaseException as exc:
         _raw_frame(report, b"S", f"{type(exc).__name__}: {exc}".encode())
         os._exit(125)
-    _run(request, keybox, workdir, bool(config.get("landlock")))
+    code_id = request.get("code_id")
+    compiled = codes.get(code_id) if isinstance(code_id, int) else None
+    _run(request, compiled, keybox, workdir, bool(config.get("landlock")))
+
+
+def _read_request() -> dict[str, object]:
+    def exactly(size: int) -> bytes:
+        data = b""
+        while len(data) < size:
+            chunk = os.read(0, size - len(data))
+            if not chunk:
+                os._exit(0)  # the worker is closing: no program for this child
+            data += chunk
+        return data
+
+    (size,) = struct.unpack(">I", exactly(4))
+    return dict(json.loads(exactly(size)))
+
+
+def _apply(request: dict[str, object], config: dict[str, object]) -> None:
+    """The request's own limits and files (the rest of the confinement is done already)."""
+    limits: dict[str, float] = request["limits"]  # type: ignore[assignment]
+    cpu = max(1, int(-(-float(limits["cpu"]) // 1)))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (int(limits["memory"]),) * 2)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (int(limits["file_size"]),) * 2)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (int(limits["open_files"]),) * 2)
+    if config.get("limit_processes"):
+        extra = 2 if config["uid_mode"] == "single" else 0  # Z0 and Z1 share that uid
+        resource.setrlimit(resource.RLIMIT_NPROC, (int(limits["processes"]) + extra,) * 2)
+    files: dict[str, str] = request.get("files") or {}  # type: ignore[assignment]
+    for name, data in files.items():
+        parts = name.split("/")
+        if name.startswith("/") or ".." in parts:
+            raise ValueError(f"file name {name!r} leaves the working directory")
+        if len(parts) > 1:
+            os.makedirs(os.path.join(*parts[:-1]), exist_ok=True)
+        with open(name, "wb") as f:
+            f.write(base64.b64decode(data))
 
 
 def _confine(
-    request: dict[str, object],
     config: dict[str, object],
     pipes: list[tuple[int, int]],
     workdir: str,
     pid1: bool,
 ) -> None:
-    limits: dict[str, float] = request["limits"]  # type: ignore[assignment]
     rulesets: list[int] = config["rulesets"]  # type: ignore[assignment]
     ends = [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1], *rulesets]
     high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100) if fd >= 0 else -1 for fd in ends]
@@ -84,15 +128,7 @@ def _confine(
     # the OOM killer takes the program before its zygote
     with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as adj:
         adj.write("1000")
-    cpu = max(1, int(-(-float(limits["cpu"]) // 1)))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    resource.setrlimit(resource.RLIMIT_AS, (int(limits["memory"]),) * 2)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (int(limits["file_size"]),) * 2)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (int(limits["open_files"]),) * 2)
-    if config.get("limit_processes"):
-        extra = 2 if mode == "single" else 0  # Z0 and Z1 share the uid in single mode
-        resource.setrlimit(resource.RLIMIT_NPROC, (int(limits["processes"]) + extra,) * 2)
     if mode in ("multi", "weak-root"):
         assert isinstance(uid, int) and uid > 0
         os.setgroups([])
@@ -115,18 +151,15 @@ def _confine(
     if os.environ.get("HOME") != workdir:
         os.environ.clear()
         os.environ.update(SAFE_ENV, HOME=workdir, TMPDIR=workdir)
-    files: dict[str, str] = request.get("files") or {}  # type: ignore[assignment]
-    for name, data in files.items():
-        parts = name.split("/")
-        if name.startswith("/") or ".." in parts:
-            raise ValueError(f"file name {name!r} leaves the working directory")
-        if len(parts) > 1:
-            os.makedirs(os.path.join(*parts[:-1]), exist_ok=True)
-        with open(name, "wb") as f:
-            f.write(base64.b64decode(data))
 
 
-def _run(request: dict[str, object], keybox: list[bytes], workdir: str, landlock: bool) -> None:
+def _run(
+    request: dict[str, object],
+    compiled: object,
+    keybox: list[bytes],
+    workdir: str,
+    landlock: bool,
+) -> None:
     sealed: list[bool] = []
     stdin, stdout, stderr = STDIO or stdio()
     sys.stdin = sys.__stdin__ = stdin  # type: ignore[misc]
@@ -142,7 +175,7 @@ def _run(request: dict[str, object], keybox: list[bytes], workdir: str, landlock
     sys.modules["__main__"] = main
     code = 0
     try:
-        compiled = request.get("code") or compile(str(request["source"]), filename, "exec")
+        compiled = compiled or compile(str(request["source"]), filename, "exec")
         exec(compiled, main.__dict__)  # type: ignore[arg-type]
     except SystemExit as exc:
         code = _exit_code(exc)

@@ -31,6 +31,7 @@ import socket
 import struct
 import sys
 import time
+from typing import NamedTuple
 
 import _kernel as k  # type: ignore[import-not-found]
 import _runtime  # type: ignore[import-not-found]
@@ -272,18 +273,21 @@ class _Server:
         gc.freeze()  # the warm objects stay out of the children's collections (no copy-on-write)
         self.conn.send({"op": "ready", "layers": self.layers})
         while True:
+            pending = self.prefork()  # forked and confined while the next request travels
             request = self.conn.recv()
             if request.get("op") == "run":
-                self.conn.send(self.run(request))
-            elif request.get("op") == "ping":
+                self.conn.send(self.run(request, pending))
+                continue
+            self.kill_all(pending.pid)
+            if request.get("op") == "ping":
                 self.conn.send({"op": "pong"})
-            else:
-                if self.workbase:
-                    _rmtree(self.workbase)
-                os._exit(0)
+                continue
+            if self.workbase:
+                _rmtree(self.workbase)
+            os._exit(0)
 
-    def run(self, request: dict[str, object]) -> dict[str, object]:
-        limits: dict[str, float] = request["limits"]  # type: ignore[assignment]
+    def prefork(self) -> _Pending:
+        """The child for the next program: forked, confined, waiting for its request."""
         self.runs += 1
         keybox = [os.urandom(32)]
         pipes = [os.pipe() for _ in range(4)]  # stdin, stdout, stderr, report
@@ -291,27 +295,32 @@ class _Server:
         if self.workbase:
             workdir = os.path.join(self.workbase, f"run-{self.runs}")
             os.mkdir(workdir, 0o700)
-            if self.config.get("child_uid") is not None:
-                os.chown(workdir, int(self.config["child_uid"]), int(self.config["child_uid"]))  # type: ignore[call-overload]
-        code_id = request.get("code_id")
-        if code_id:  # teachkit's own program (the harness): compiled once, sent once
-            if code_id not in self.codes:
-                source, name = str(request["source"]), str(request["filename"])
-                self.codes[code_id] = compile(source, name, "exec")  # type: ignore[index]
-            request["code"] = self.codes[code_id]  # type: ignore[index]
-        if self.pid1 and int(limits["tmpfs"]) != self.tmpfs_size:
-            self.mount_tmpfs(int(limits["tmpfs"]))
-        started = time.monotonic()
+            uid = self.config.get("child_uid")
+            if isinstance(uid, int):
+                os.chown(workdir, uid, uid)
         pid = os.fork()
         if pid == 0:
-            _runtime.child(request, self.config, keybox, pipes, workdir, self.pid1)
-        key = keybox[0]
+            _runtime.child(self.config, keybox, pipes, workdir, self.pid1, self.codes)
         (in_r, in_w), (out_r, out_w), (err_r, err_w), (rep_r, rep_w) = pipes
         for fd in (in_r, out_w, err_w, rep_w):
             os.close(fd)
-        collector = _Collector(key, out_r, err_r, rep_r, limits)
-        stdin = base64.b64decode(str(request.get("stdin", "")))
-        exited, limit = collector.wait(pid, in_w, stdin, started + float(limits["wall"]))
+        return _Pending(pid, keybox[0], in_w, out_r, err_r, rep_r, workdir)
+
+    def run(self, request: dict[str, object], child: _Pending) -> dict[str, object]:
+        limits: dict[str, float] = request["limits"]  # type: ignore[assignment]
+        code_id = request.get("code_id")
+        if isinstance(code_id, int) and code_id not in self.codes:
+            # teachkit's own program (the harness), compiled once for the children to come
+            self.codes[code_id] = compile(str(request["source"]), str(request["filename"]), "exec")
+        if self.pid1 and int(limits["tmpfs"]) != self.tmpfs_size:
+            self.mount_tmpfs(int(limits["tmpfs"]))
+        header = json.dumps({k: v for k, v in request.items() if k != "stdin"}).encode()
+        stdin = struct.pack(">I", len(header)) + header
+        stdin += base64.b64decode(str(request.get("stdin", "")))
+        pid = child.pid
+        started = time.monotonic()
+        collector = _Collector(child.key, child.out, child.err, child.rep, limits)
+        exited, limit = collector.wait(pid, child.in_w, stdin, started + float(limits["wall"]))
         if not exited:  # stop the program now; its status is read before the rest is reaped
             with contextlib.suppress(ProcessLookupError):
                 os.kill(-1 if self.pid1 else pid, signal.SIGKILL)
@@ -320,9 +329,9 @@ class _Server:
         leftover = self.kill_all(pid)
         collector.drain()
         if self.workbase:
-            _rmtree(workdir)
+            _rmtree(child.workdir)
         result = collector.result()
-        result["clean"] = self.empty_tmpfs() if self.pid1 else not os.path.exists(workdir)
+        result["clean"] = self.empty_tmpfs() if self.pid1 else not os.path.exists(child.workdir)
         result.update(
             op="result",
             exit_code=os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
@@ -353,6 +362,18 @@ class _Server:
 
 
 _F_SETPIPE_SZ = 1031
+
+
+class _Pending(NamedTuple):
+    """A forked child waiting for its program, and the zygote's ends of its pipes."""
+
+    pid: int
+    key: bytes
+    in_w: int
+    out: int
+    err: int
+    rep: int
+    workdir: str
 
 
 class _Collector:
