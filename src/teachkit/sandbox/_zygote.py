@@ -226,7 +226,7 @@ class _Server:
         self, conn: _Conn, config: dict[str, object], layers: dict[str, object], *, pid1: bool
     ) -> None:
         self.conn, self.config, self.layers, self.pid1 = conn, config, layers, pid1
-        self.workbase = None if pid1 else _weak_workbase(config)
+        self.workbase = None if pid1 else _weak_workbase()
         self.runs = 0
         self.codes: dict[int, object] = {}
         if config["uid_mode"] != "weak":  # once here rather than in every child
@@ -493,7 +493,7 @@ def _limit_from_status(status: int, result: dict[str, object]) -> str | None:
     return None
 
 
-def _weak_workbase(config: dict[str, object]) -> str:
+def _weak_workbase() -> str:
     import tempfile
 
     base = tempfile.mkdtemp(prefix="teachkit-sandbox-")

@@ -189,17 +189,17 @@ class _Worker:
 
     async def start(self) -> dict[str, Any]:
         isolate = self.mapping.mode in ("multi", "single")
+        weak_uid = self.mapping.child if self.mapping.mode == "weak-root" else None
         boot = {
             "isolate": isolate,
             "uid_mode": self.mapping.mode,
-            "child_uid": 1000 if isolate else (self.mapping.child if self.mapping.child else None),
+            # the program's uid: inside the user namespace, or on the host in the weak mode
+            "child_uid": 1000 if isolate else weak_uid,
             "limit_processes": self.limit_processes,
             "ro_paths": self.config.readonly_paths(),
             "preload": list(self.config.preload),
             "landlock": self.config.landlock,
         }
-        if self.mapping.mode == "weak":
-            boot["child_uid"] = None
         self.proc = await asyncio.create_subprocess_exec(
             self.config.python,
             "-I",
