@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import orjson
 
 from teachkit.errors import RetryableError
-from teachkit.teachers.base import Backend, Capabilities, Request, Response, Usage
+from teachkit.teachers.backend import Backend, Capabilities, Request, Response, Usage
 from teachkit.teachers.registry import register_backend
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,3 +90,15 @@ def paid_answers(logs: list[Path]) -> dict[str, int]:
                 assert key not in paid, f"{key} paid in session {paid[key]} and again in {session}"
                 paid[key] = session
     return paid
+
+
+def check_now(flt: Any, record: Any) -> Any:
+    """``flt.check(record)`` for a filter that decides without waiting (rules, dedup, novelty):
+    drives the coroutine by hand and fails if it awaits anything."""
+    coro = flt.check(record)
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coro.close()
+    raise AssertionError(f"{type(flt).__name__}.check waited on something")

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from teachkit.engine.rundir import RunDir
-from teachkit.engine.store import Store
 from teachkit.generators.base import Job
 from teachkit.records import Record
-from teachkit.teachers.base import Request
+from teachkit.rundir.layout import RunDir
+from teachkit.rundir.store import Store
+from teachkit.teachers.backend import Request
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 SELF_INSTRUCT = DATA / "self-instruct"

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from teachkit.errors import DataError, MissingExtraError, RunDirError
-from teachkit.filters.rouge import rouge_tokens
 from teachkit.formats import export, validate_openai_chat
 from teachkit.formats.decontam import user_text
 from teachkit.formats.readers import read_records
 from teachkit.formats.rows import chat_row
 from teachkit.records import Record
+from teachkit.similarity.rouge import rouge_tokens
 
 from .conftest import SELF_INSTRUCT, sentence, synthetic
 

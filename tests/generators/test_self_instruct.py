@@ -13,15 +13,15 @@ import pytest
 from rouge_score import rouge_scorer
 
 from teachkit.errors import RecipeError, RetryableError
-from teachkit.generators.base import GeneratorContext, Job, Outcome, Rejection, RestoreState
-from teachkit.generators.instructions import (
+from teachkit.generators.base import GeneratorContext, Job, Outcome, RestoreState
+from teachkit.generators.instruct.base import (
     filter_instances,
     normalize_whitespace,
     split_numbered_list,
 )
-from teachkit.generators.self_instruct import SelfInstructGenerator, SelfInstructSpec
-from teachkit.records import Record
-from teachkit.teachers.base import Capabilities, Response
+from teachkit.generators.instruct.self_instruct import SelfInstructGenerator, SelfInstructSpec
+from teachkit.records import Record, Rejection
+from teachkit.teachers.backend import Capabilities, Response
 
 SEEDS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "self-instruct"
 REAL_SEEDS = str(SEEDS / "seed_tasks.jsonl")

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from teachkit.engine.progress import ProgressSink
-from teachkit.engine.rundir import RunDir
 from teachkit.engine.runner import Runner
 from teachkit.engine.session import Session
 from teachkit.errors import RecipeError
 from teachkit.recipe.load import load_recipe
 from teachkit.recipe.models import Recipe
-from teachkit.teachers.pricing import estimate_cost, estimate_tokens, price_for
+from teachkit.rundir.layout import RunDir
+from teachkit.teachers.cost import estimate_cost, estimate_tokens, price_for
 from teachkit.teachers.registry import backend_class
 
 __all__ = ["DryRun", "RunSummary", "plan", "resolve_out", "run", "run_async"]
@@ -177,7 +177,7 @@ def plan(recipe: Recipe) -> DryRun:
     prompt_total = int(prompt_tokens * requests / jobs)
     max_tokens = recipe.teacher.sampling.max_tokens or 256
     completion_total = int(requests * max_tokens * recipe.teacher.sampling.n)
-    prices = price_for(cls.id, model, recipe.teacher.prices)
+    prices = price_for(cls.id, model, recipe.teacher.prices, local=cls.capabilities.local)
     cost = estimate_cost(prompt_total, completion_total, prices) if prices else None
     return DryRun(
         requests=requests,

@@ -31,9 +31,9 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from teachkit.errors import MissingExtraError
 from teachkit.filters.base import KEEP, Drop, Filter, FilterContext, FilterSpecBase, Verdict
-from teachkit.filters.text import FieldRef, field_label, field_text, word_count
 from teachkit.recipe.base import StrictModel
-from teachkit.records import Record
+from teachkit.records import FieldRef, Record, field_label, field_text
+from teachkit.similarity.text import word_count
 
 __all__ = ["DEFAULT_REFUSALS", "JsonRule", "RulesFilter", "RulesSpec", "VocabularyRule"]
 
@@ -168,7 +168,11 @@ class RulesFilter(Filter):
         schema = spec.json_rule.json_schema if spec.json_rule else None
         self._schema = _validator_class(schema)(schema) if schema is not None else None
 
-    def check(self, record: Record) -> Verdict:
+    async def check(self, record: Record) -> Verdict:
+        return self.verdict(record)
+
+    def verdict(self, record: Record) -> Verdict:
+        """The decision, computed at once (rules never wait on anything)."""
         text = field_text(record, self.spec.field)
         for check in (self._length, self._regexes, self._blacklisted, self._refusal):
             verdict = check(record, text)

@@ -12,7 +12,7 @@ count). ROUGE-L F is ``2 * LCS / (len_a + len_b)`` and the LCS is at most the nu
 two texts share (counted with multiplicity), so ``2 * shared / (len_a + len_b)`` bounds the score
 from above; ROUGE-L is computed only for the inputs whose bound reaches the threshold, best bound
 first, stopping at the first hit. Tokens are lowercase ASCII letters and digits, as in rouge_score
-(:func:`teachkit.filters.rouge.rouge_tokens`).
+(:func:`teachkit.similarity.rouge.rouge_tokens`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from teachkit.filters.rouge import rouge_l, rouge_tokens
 from teachkit.records import Record
+from teachkit.similarity.rouge import rouge_l, rouge_tokens
 
 __all__ = ["Contamination", "Decontaminator", "user_text"]
 

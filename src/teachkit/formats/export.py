@@ -293,7 +293,7 @@ def export(
         ngram=ngram,
     )
     # imported here: the engine is a heavier part that may itself use the formats
-    from teachkit.engine.store import read_accepted
+    from teachkit.rundir.store import read_accepted
 
     records = list(read_accepted(run_dir))
     if not records:

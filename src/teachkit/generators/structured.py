@@ -21,7 +21,7 @@ from pydantic import Field, field_validator, model_validator
 from teachkit.errors import RecipeError
 from teachkit.prompts.axes import variable_name_problem
 from teachkit.recipe.base import StrictModel
-from teachkit.teachers.base import Capabilities
+from teachkit.teachers.backend import Capabilities
 
 __all__ = ["FieldSpec", "OutputSpec", "StructuredOutputError",
            "instruction", "parse", "schema", "use_native"]  # fmt: skip

@@ -67,7 +67,7 @@ def _explain(exc: ValidationError, data: Any, source: str) -> RecipeError:
             message = f"unknown kind {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
         shown = (
             ""
-            if err["type"] in ("missing", "union_tag_invalid")
+            if err["type"] in ("missing", "union_tag_invalid", "unknown_kind")
             else (f" (got {_short(err.get('input'))})")
         )
         lines.append(f"  {where}: {message}{shown}")

@@ -9,8 +9,8 @@ import pytest
 
 from teachkit.errors import CircuitOpenError, ConfigError, RequestRejectedError, RetryableError
 from teachkit.recipe.base import TeacherConfig
-from teachkit.teachers.base import Response, Usage
-from teachkit.teachers.control import AdaptiveWindow, Controller, ControlSettings, TokenBucket
+from teachkit.teachers.backend import Response, Usage
+from teachkit.teachers.limiter import AdaptiveWindow, Controller, ControlSettings, TokenBucket
 
 
 def ok(tokens: int = 10, limits: dict[str, float] | None = None) -> Response:

@@ -30,7 +30,7 @@ from typing import Any
 
 from teachkit.errors import CircuitOpenError, ConfigError, RequestRejectedError, RetryableError
 from teachkit.recipe.base import TeacherConfig
-from teachkit.teachers.base import Response
+from teachkit.teachers.backend import Response
 
 __all__ = ["AdaptiveWindow", "ControlSettings", "Controller", "TokenBucket"]
 

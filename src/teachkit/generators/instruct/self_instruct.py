@@ -21,14 +21,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from teachkit.errors import TeacherError
-from teachkit.generators.base import (
-    GeneratorContext,
-    Job,
-    Outcome,
-    Rejection,
-    RestoreState,
-)
-from teachkit.generators.instructions import (
+from teachkit.generators.base import GeneratorContext, Job, Outcome, RestoreState
+from teachkit.generators.instruct.base import (
     SELF_INSTRUCT_BLACKLIST,
     InstructionGenerator,
     InstructionSpecBase,
@@ -40,13 +34,13 @@ from teachkit.generators.instructions import (
     parse_generation_instances,
     split_numbered_list,
 )
-from teachkit.generators.self_instruct_prompts import (
+from teachkit.generators.instruct.prompts import (
     CLASSIFY_PROMPT,
     INPUT_FIRST_PROMPT,
     OUTPUT_FIRST_PROMPT,
 )
-from teachkit.records import Record, content_hash
-from teachkit.teachers.base import Response
+from teachkit.records import Record, Rejection, content_hash
+from teachkit.teachers.backend import Response
 
 __all__ = ["SelfInstructGenerator", "SelfInstructSpec"]
 

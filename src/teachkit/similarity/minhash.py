@@ -22,7 +22,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from teachkit.filters.dedup_store import Chunks, Decision, IntCache, KeyStore, MultiTable
+from teachkit.similarity.base import Decision
+from teachkit.similarity.store import Chunks, IntCache, KeyStore, MultiTable
 
 __all__ = ["Decision", "MinHashIndex", "MinHasher", "lsh_params"]
 

@@ -14,12 +14,12 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from teachkit.errors import RecipeError
-from teachkit.filters.rouge import RougeLIndex
+from teachkit.formats.seeds import SHIPPED_SEEDS, load_seed_tasks
 from teachkit.generators.base import Generator, GeneratorContext, Job
-from teachkit.generators.seeds import SHIPPED_SEEDS, load_seed_tasks
-from teachkit.recipe.base import StrictModel
+from teachkit.recipe.kinds import GeneratorSpecBase
 from teachkit.records import Record
-from teachkit.teachers.base import Capabilities, Request
+from teachkit.similarity.rouge import RougeLIndex
+from teachkit.teachers.backend import Capabilities, Request
 
 __all__ = [
     "ALPACA_BLACKLIST",
@@ -410,11 +410,9 @@ class InstructionGenerator(Generator):
         self.stats_.accept_record(record)
 
 
-class InstructionSpecBase(StrictModel):
+class InstructionSpecBase(GeneratorSpecBase):
     """Recipe keys shared by the instruction recipes; each sets its own defaults for the rest."""
 
-    #: accepted records to end with
-    count: int = Field(ge=1)
     #: JSONL seed tasks; ``teachkit:seed_tasks.jsonl`` is the small file shipped with teachkit
     seeds: str = SHIPPED_SEEDS
     #: completion: raw prompts; chat: the same prompt in a user turn; auto: completion if possible

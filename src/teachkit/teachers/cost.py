@@ -8,7 +8,7 @@ table of well-known hosted models is consulted (list prices, which providers cha
 from __future__ import annotations
 
 from teachkit.recipe.base import Prices
-from teachkit.teachers.base import Request
+from teachkit.teachers.backend import Request
 
 __all__ = [
     "BUILTIN_PRICES",
@@ -17,9 +17,6 @@ __all__ = [
     "estimate_tokens",
     "price_for",
 ]
-
-#: backends whose tokens are free (they run in-process or on your own machine)
-_FREE_BACKENDS = frozenset({"llamacpp"})
 
 #: (input, output) USD per million tokens; matched as the longest prefix of the model name,
 #: so dated snapshots ("gpt-4o-mini-2024-07-18", "claude-3-5-haiku-20241022") find their family
@@ -64,14 +61,17 @@ def _lookup(model: str) -> tuple[float, float] | None:
     return BUILTIN_PRICES[best] if best else None
 
 
-def price_for(backend: str, model: str, prices: Prices | None) -> Prices | None:
+def price_for(
+    backend: str, model: str, prices: Prices | None, *, local: bool = False
+) -> Prices | None:
     """The prices to charge for ``model`` on ``backend``; None when unknown.
 
-    The recipe's ``teacher.prices`` wins; local backends are free; then the built-in table.
+    The recipe's ``teacher.prices`` wins; a ``local`` backend (its capabilities say so) is free;
+    then the built-in table.
     """
     if prices is not None:
         return prices
-    if backend in _FREE_BACKENDS:
+    if local:
         return Prices(input_per_mtok=0.0, output_per_mtok=0.0)
     found = _lookup(model)
     if found is None:

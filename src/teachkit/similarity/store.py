@@ -11,13 +11,12 @@ from __future__ import annotations
 from array import array
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Chunks", "Decision", "IntCache", "KeyStore", "MultiTable"]
+__all__ = ["Chunks", "IntCache", "KeyStore", "MultiTable"]
 
 _CHUNK_BITS = 14  # rows per chunk: 16,384
 
@@ -103,22 +102,6 @@ class KeyStore:
 
     def nbytes(self) -> int:
         return len(self._blob) + self._ends.itemsize * len(self._ends)
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What a dedup index decided for one document.
-
-    ``duplicate_of`` (with ``similarity``) names the kept document it duplicates; otherwise the
-    document is kept as number ``doc`` and ``group_of`` is the earliest kept document at least
-    ``group_threshold`` similar (None: none). ``known``: that very key was indexed before.
-    """
-
-    doc: int | None = None
-    duplicate_of: int | None = None
-    similarity: float = 0.0
-    group_of: int | None = None
-    known: bool = False
 
 
 class MultiTable:

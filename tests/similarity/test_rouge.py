@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rouge_score import rouge_scorer
 
-from teachkit.filters import novel_by_rouge_l, rouge_l
-from teachkit.filters import rouge as rouge_module
-from teachkit.filters.rouge import RougeLIndex, rouge_tokens
+from teachkit.similarity import novel_by_rouge_l, rouge_l
+from teachkit.similarity import rouge as rouge_module
+from teachkit.similarity.rouge import RougeLIndex, rouge_tokens
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "self-instruct"
 SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)

@@ -22,7 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from teachkit.errors import MissingExtraError, RecipeError
-from teachkit.filters.dedup_store import Chunks, Decision, KeyStore
+from teachkit.similarity.base import Decision
+from teachkit.similarity.store import Chunks, KeyStore
 
 __all__ = ["CosineIndex", "SentenceEncoder", "model_path"]
 

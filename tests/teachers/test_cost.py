@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from teachkit.recipe.base import Prices, TeacherConfig
-from teachkit.teachers.base import Request
-from teachkit.teachers.pricing import (
+from teachkit.teachers.backend import Request
+from teachkit.teachers.cost import (
     estimate_cost,
     estimate_request_tokens,
     estimate_tokens,
@@ -42,7 +42,10 @@ def test_builtin_table_matches_families(model: str, expected: tuple[float, float
 def test_unknown_models_have_no_price_and_local_backends_are_free() -> None:
     assert price_for("openai", "meta-llama/Llama-3.1-70B-Instruct", None) is None
     assert price_for("openai", "gpt-4omni", None) is None  # a prefix must end at a dash
-    free = price_for("llamacpp", "SmolLM2-135M-Instruct", None)
+    from teachkit.teachers.registry import backend_class
+
+    local = backend_class("llamacpp").capabilities.local  # the backend declares itself free
+    free = price_for("llamacpp", "SmolLM2-135M-Instruct", None, local=local)
     assert free is not None
     assert estimate_cost(10**6, 10**6, free) == 0.0
 

@@ -10,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from support import check_now
 from teachkit.errors import MissingExtraError, RecipeError
 from teachkit.filters.base import Drop, FilterContext, Keep
 from teachkit.filters.dedup import DedupFilter, DedupSpec
-from teachkit.filters.embed import CosineIndex, SentenceEncoder, model_path
 from teachkit.records import Record
+from teachkit.similarity.embed import CosineIndex, SentenceEncoder, model_path
 
 HAS_MODEL = all(
     importlib.util.find_spec(name) is not None
@@ -137,11 +138,11 @@ def test_embedding_filter_drops_a_paraphrase_naming_the_first(encoder: SentenceE
     first = record("How can I bake bread at home without a bread machine?")
     para = record("What is the way to make bread at home if I have no bread maker?")
     other = record("List the planets of the solar system in order from the sun.")
-    assert isinstance(f.check(first), Keep)
-    verdict = f.check(para)
+    assert isinstance(check_now(f, first), Keep)
+    verdict = check_now(f, para)
     assert isinstance(verdict, Drop) and verdict.reason == "semantic_duplicate"
     assert verdict.detail["duplicate_of"] == first.id and verdict.detail["method"] == "embedding"
-    assert isinstance(f.check(other), Keep) and other.meta["group"] == other.id
+    assert isinstance(check_now(f, other), Keep) and other.meta["group"] == other.id
 
 
 def test_unloadable_model_is_a_recipe_error(tmp_path: Path) -> None:

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from teachkit.filters.dedup_store import Chunks, IntCache, KeyStore, MultiTable
-from teachkit.filters.minhash import MinHasher, MinHashIndex, lsh_params
-from teachkit.filters.text import normalize
+from teachkit.similarity.minhash import MinHasher, MinHashIndex, lsh_params
+from teachkit.similarity.store import Chunks, IntCache, KeyStore, MultiTable
+from teachkit.similarity.text import normalize
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "self-instruct"
 PROPS = settings(

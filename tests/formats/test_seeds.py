@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from teachkit.errors import DataError
-from teachkit.generators.seeds import SHIPPED_SEEDS, load_seed_tasks
+from teachkit.formats.seeds import SHIPPED_SEEDS, load_seed_tasks
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "self-instruct"
 

@@ -39,6 +39,8 @@ class Capabilities:
     json_schema: bool = False  # native structured output (response_format / grammar)
     n: bool = False  # several choices per request
     logprobs: bool = False
+    batch: bool = False  # a provider batch API (half price, answers within hours)
+    local: bool = False  # runs on this machine or the user's own hardware: its tokens are free
 
 
 @dataclass(slots=True)

@@ -24,10 +24,10 @@ from typing import IO, Any
 
 import orjson
 
-from teachkit.engine.rundir import RunDir
 from teachkit.errors import RunDirError
-from teachkit.generators.base import Job, Rejection
-from teachkit.records import Record
+from teachkit.generators.base import Job
+from teachkit.records import Record, Rejection
+from teachkit.rundir.layout import RunDir
 
 __all__ = ["Recovered", "Store", "read_accepted", "read_rejected"]
 

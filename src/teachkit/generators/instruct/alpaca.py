@@ -15,14 +15,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from teachkit.errors import DataError, TeacherError
-from teachkit.generators.base import (
-    GeneratorContext,
-    Job,
-    Outcome,
-    Rejection,
-    RestoreState,
-)
-from teachkit.generators.instructions import (
+from teachkit.generators.base import GeneratorContext, Job, Outcome, RestoreState
+from teachkit.generators.instruct.base import (
     ALPACA_BLACKLIST,
     InstructionGenerator,
     InstructionSpecBase,
@@ -30,8 +24,8 @@ from teachkit.generators.instructions import (
     make_request,
     normalize_whitespace,
 )
-from teachkit.records import Record, content_hash
-from teachkit.teachers.base import Response
+from teachkit.records import Record, Rejection, content_hash
+from teachkit.teachers.backend import Response
 
 __all__ = ["AlpacaGenerator", "AlpacaSpec", "parse_triples"]
 

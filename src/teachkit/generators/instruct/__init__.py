@@ -1,0 +1,1 @@
+"""The instruction recipes : Self-Instruct and Alpaca, and their shared parts."""
