@@ -83,7 +83,7 @@ class Moments:
             return None
         pairs = self.n * (self.n - 1)
         mean_similarity = (float(self.sum @ self.sum) - self.squares) / pairs
-        return 1.0 - mean_similarity
+        return min(2.0, max(0.0, 1.0 - mean_similarity))  # float rounding aside
 
     def vendi(self) -> float | None:
         """The Vendi score with the cosine kernel (None without vectors)."""

@@ -87,7 +87,7 @@ def _unique_sorted(keys: npt.NDArray[Any]) -> npt.NDArray[Any]:
     ordered = np.sort(keys)
     keep = np.empty(len(ordered), dtype=bool)
     keep[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    keep[1:] = ordered[1:] != ordered[:-1]  # (void keys have no not_equal loop with out=)
     return ordered[keep]
 
 
