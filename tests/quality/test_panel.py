@@ -83,12 +83,28 @@ def test_the_same_input_gives_the_same_panel() -> None:
 
 
 def test_batches_of_a_builder_give_the_one_pass_panel() -> None:
-    data = records(200)
-    config = PanelConfig(embed=False)
+    data, ref = records(200), records(50, seed=4)
+    syn_vectors, ref_vectors = vectors(200, 0), vectors(50, 1)
+    config = PanelConfig(clusters=3, mmd_permutations=20)
     builder = PanelBuilder(config)
     for a in range(0, 200, 37):
-        builder.add(data[a : a + 37])
-    assert builder.result() == quality_panel(data, config=config)
+        builder.add(data[a : a + 37], embeddings=syn_vectors[a : a + 37])
+    builder.add_reference(ref[:20], embeddings=ref_vectors[:20])
+    builder.add_reference(ref[20:], embeddings=ref_vectors[20:])
+    whole = quality_panel(
+        data, ref, config=config, embeddings=syn_vectors, reference_embeddings=ref_vectors
+    )
+    batched = builder.result()
+    assert json.dumps(batched, sort_keys=True) == json.dumps(whole, sort_keys=True)
+
+
+def test_unit_vectors_given_at_once_are_not_copied() -> None:
+    unit = vectors(30, 0)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    builder = PanelBuilder(PanelConfig())
+    builder.set_embeddings(unit)
+    builder.add(records(30))
+    assert builder.synthetic.matrix() is unit
 
 
 def test_the_field_chooses_the_text() -> None:
@@ -121,9 +137,11 @@ def test_bad_settings_and_misaligned_vectors_fail_clearly() -> None:
         PanelConfig(field="answer")
     with pytest.raises(RecipeError, match="repeat_threshold"):
         PanelConfig(repeat_threshold=1.5)
-    with pytest.raises(ValueError, match="one row per record"):
+    with pytest.raises(ValueError, match="9 rows for 10 records"):
         quality_panel(records(10), embeddings=vectors(9, 0))
-    with pytest.raises(ValueError, match="rows for"):
+    with pytest.raises(ValueError, match="one row per record"):
+        PanelBuilder().add(records(3), embeddings=vectors(2, 0))
+    with pytest.raises(ValueError, match="11 rows for 10 records"):
         quality_panel(records(10), embeddings=vectors(11, 0))
 
 

@@ -110,11 +110,11 @@ def mmd_test(
 ) -> dict[str, Any] | None:
     """Unbiased MMD^2 (RBF kernel, median heuristic) of seeded samples of ``x`` and ``y`` and
     its permutation p-value (see the module docstring); None when a side has fewer than 2 rows."""
-    xa, ya = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    xa, ya = np.asarray(x), np.asarray(y)  # sampled before any copy: x may be large
     if len(xa) < 2 or len(ya) < 2:
         return None
-    xs = xa[sample_positions(len(xa), sample, seed, "mmd-synthetic")]
-    ys = ya[sample_positions(len(ya), sample, seed, "mmd-reference")]
+    xs = xa[sample_positions(len(xa), sample, seed, "mmd-synthetic")].astype(np.float64)
+    ys = ya[sample_positions(len(ya), sample, seed, "mmd-reference")].astype(np.float64)
     m, n = len(xs), len(ys)
     d2 = _squared_distances(np.concatenate([xs, ys]))
     upper = d2[np.triu_indices(m + n, 1)]
@@ -173,7 +173,7 @@ def kmeans(unit: F32, k: int, *, seed: int = 0, iterations: int = 100) -> tuple[
     n = len(unit)
     k = max(1, min(k, n))
     rng = np.random.Generator(np.random.PCG64(seed))
-    data = unit.astype(np.float32)
+    data = np.asarray(unit, dtype=np.float32)
     centroids = np.empty((k, data.shape[1]), dtype=np.float32)
     centroids[0] = data[rng.integers(n)]
     d2 = np.maximum(((data - centroids[0]) ** 2).sum(axis=1), 0).astype(np.float64)

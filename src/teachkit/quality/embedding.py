@@ -32,6 +32,7 @@ from teachkit.quality.sampling import sample_positions
 
 __all__ = [
     "Moments",
+    "as_unit",
     "dispersion",
     "nearest_neighbours",
     "neighbour_summary",
@@ -58,6 +59,22 @@ def unit_rows(vectors: npt.ArrayLike) -> F32:
     norms = np.linalg.norm(array, axis=1, keepdims=True)
     unit: F32 = np.divide(array, norms, out=np.zeros_like(array), where=norms > 0)
     return unit
+
+
+def as_unit(vectors: npt.ArrayLike) -> F32:
+    """The rows at unit length, without a copy when they already are (float32, C order, every
+    norm within 1e-4 of 1 or 0: e.g. sentence-transformers' normalised embeddings)."""
+    array = np.asarray(vectors)
+    if array.dtype == np.float32 and array.ndim == 2 and array.flags.c_contiguous:
+        unit = True
+        for start in range(0, len(array), _ROWS):
+            norms = np.linalg.norm(array[start : start + _ROWS], axis=1)
+            if not np.all((np.abs(norms - 1) < 1e-4) | (norms == 0)):
+                unit = False
+                break
+        if unit:
+            return array
+    return unit_rows(array)
 
 
 class Moments:

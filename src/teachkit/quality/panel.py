@@ -30,7 +30,7 @@ from teachkit.quality.drift import (
     mmd_test,
     vocabulary_divergence,
 )
-from teachkit.quality.embedding import Moments, neighbour_summary, unit_rows
+from teachkit.quality.embedding import Moments, as_unit, neighbour_summary, unit_rows
 from teachkit.quality.encode import DEFAULT_MODEL, INSTALL, Encoder, default_encoder
 from teachkit.quality.lexical import LexicalStats, Vocabulary
 from teachkit.quality.rouge import self_rouge_l
@@ -124,6 +124,8 @@ class _Side:
         self.texts = keep_texts if keep_texts is not None else self.rouge
         self.moments: Moments | None = None
         self.vectors: list[F32] = []
+        #: the vectors of the whole side were given at once (set_vectors)
+        self.given = False
 
     @property
     def records(self) -> int:
@@ -140,6 +142,12 @@ class _Side:
                 self.moments = Moments(unit.shape[1])
             self.moments.add(unit)
             self.vectors.append(unit)
+
+    def set_vectors(self, unit: F32) -> None:
+        self.moments = Moments(unit.shape[1])
+        self.moments.add(unit)
+        self.vectors = [unit]
+        self.given = True
 
     def matrix(self) -> F32:
         if len(self.vectors) > 1:
@@ -215,6 +223,17 @@ class PanelBuilder:
             return None
         return np.concatenate(parts) if parts else None
 
+    def set_embeddings(self, vectors: npt.ArrayLike, *, reference: bool = False) -> None:
+        """Give the vectors of every record of one side at once, before its records (one row per
+        record, in order; not copied when they are unit-length float32 already). Records added
+        later are then not encoded."""
+        if self.unavailable is not None:
+            return
+        if reference:
+            self._reference_side().set_vectors(as_unit(vectors))
+        else:
+            self.synthetic.set_vectors(as_unit(vectors))
+
     def add_texts(
         self,
         texts: Sequence[str],
@@ -222,7 +241,8 @@ class PanelBuilder:
         axes: Iterable[Mapping[str, Any] | None] | None = None,
         embeddings: npt.ArrayLike | None = None,
     ) -> None:
-        self.synthetic.add(texts, self._vectors(texts, embeddings))
+        side = self.synthetic
+        side.add(texts, None if side.given else self._vectors(texts, embeddings))
         self.axes.add(axes if axes is not None else [None] * len(texts))
 
     def add(self, records: Sequence[Record], *, embeddings: npt.ArrayLike | None = None) -> None:
@@ -232,12 +252,16 @@ class PanelBuilder:
     def add_reference_texts(
         self, texts: Sequence[str], *, embeddings: npt.ArrayLike | None = None
     ) -> None:
+        side = self._reference_side()
+        side.add(texts, None if side.given else self._vectors(texts, embeddings))
+
+    def _reference_side(self) -> _Side:
         if self.reference is None:
             seed, sample = self.config.seed, self.config.cluster_sample
             self.reference = _Side(
                 self.config, self._vocabulary, StreamSample[str](sample, seed, "kmeans")
             )
-        self.reference.add(texts, self._vectors(texts, embeddings))
+        return self.reference
 
     def add_reference(
         self, records: Sequence[Record], *, embeddings: npt.ArrayLike | None = None
@@ -344,12 +368,6 @@ def _batches(items: Iterable[Record], size: int) -> Iterable[list[Record]]:
         yield batch
 
 
-def _rows(embeddings: npt.ArrayLike | None, start: int, stop: int) -> npt.ArrayLike | None:
-    if embeddings is None:
-        return None
-    return np.asarray(embeddings[start:stop], dtype=np.float32)  # type: ignore[index]
-
-
 def quality_panel(
     records: Iterable[Record],
     reference: Iterable[Record] | None = None,
@@ -366,24 +384,24 @@ def quality_panel(
     cache); a side without them is encoded with ``encoder`` (default: the packaged MiniLM).
     """
     builder = PanelBuilder(config, encoder=encoder, model=model)
+    if embeddings is not None:
+        builder.set_embeddings(embeddings)
     size = max(builder.config.batch, 4096)
-    done = 0
     for batch in _batches(records, size):
-        builder.add(batch, embeddings=_rows(embeddings, done, done + len(batch)))
-        done += len(batch)
-    _check_count(embeddings, done, "embeddings")
+        builder.add(batch)
+    _check_count(embeddings, builder.synthetic.records, "embeddings")
     if reference is not None:
-        done = 0
+        if reference_embeddings is not None:
+            builder.set_embeddings(reference_embeddings, reference=True)
         for batch in _batches(reference, size):
-            vectors = _rows(reference_embeddings, done, done + len(batch))
-            builder.add_reference(batch, embeddings=vectors)
-            done += len(batch)
-        _check_count(reference_embeddings, done, "reference_embeddings")
-        if builder.reference is None:
-            builder.add_reference_texts([])
+            builder.add_reference(batch)
+        _check_count(
+            reference_embeddings, builder._reference_side().records, "reference_embeddings"
+        )
     return builder.result()
 
 
 def _check_count(embeddings: npt.ArrayLike | None, count: int, name: str) -> None:
     if embeddings is not None and len(embeddings) != count:  # type: ignore[arg-type]
-        raise ValueError(f"{name} has {len(embeddings)} rows for {count} records")  # type: ignore[arg-type]
+        rows = len(embeddings)  # type: ignore[arg-type]
+        raise ValueError(f"{name} has {rows} rows for {count} records; give one vector per record")
