@@ -34,7 +34,7 @@ class AxisCounter:
         self.with_axes = 0
         self.counts: dict[str, dict[str, int]] = {k: {} for k in self.declared}
         self._present: dict[str, int] = {}
-        self._combinations: set[tuple[str, ...]] = set()
+        self._combinations: set[tuple[tuple[str, str], ...]] = set()
         self._names: tuple[str, ...] | None = tuple(sorted(self.declared)) or None
 
     def add(self, assignments: Iterable[Mapping[str, Any] | None]) -> None:
@@ -52,7 +52,7 @@ class AxisCounter:
                 self._present[name] = self._present.get(name, 0) + 1
             self._combinations.add(
                 tuple(
-                    f"{name}\x00{_value(raw)}"
+                    (name, _value(raw))
                     for name, raw in sorted(assignment.items())
                     if raw is not None
                 )
@@ -91,7 +91,7 @@ class AxisCounter:
         allowed = {n: set(self.declared[n]) for n in self.declared}
         seen = 0
         for combo in self._combinations:
-            pairs = dict(part.split("\x00", 1) for part in combo)
+            pairs = dict(combo)
             if set(pairs) >= set(names) and all(
                 name not in allowed or pairs[name] in allowed[name] for name in names
             ):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -67,17 +68,20 @@ class Vocabulary:
 
     def ids(self, texts_tokens: Sequence[Sequence[str]]) -> I64:
         """The ids of every token of every text, flat."""
+        flat = list(chain.from_iterable(texts_tokens))
         ids = self._ids
-        words = self.words
-        out: list[int] = []
-        for toks in texts_tokens:
-            for token in toks:
-                code = ids.get(token)
+        codes = list(map(ids.get, flat))  # the common case, at C speed: every token known
+        if None in codes:
+            words = self.words
+            for i, code in enumerate(codes):
                 if code is None:
-                    code = ids[token] = len(words)
-                    words.append(token)
-                out.append(code)
-        return np.array(out, dtype=np.int64)
+                    token = flat[i]
+                    code = ids.get(token)
+                    if code is None:
+                        code = ids[token] = len(words)
+                        words.append(token)
+                    codes[i] = code
+        return np.array(codes, dtype=np.int64)
 
 
 def _unique_sorted(keys: npt.NDArray[Any]) -> npt.NDArray[Any]:
