@@ -50,7 +50,12 @@ def read_instructions(folder: Path) -> list[str]:
 
 # --- 1. Gaussian ---------------------------------------------------------------------------
 def gaussian(generations: int, reps: dict[int, int], seed: int) -> dict[str, Any]:
-    out: dict[str, Any] = {"generations": generations, "sizes": {}, "variants": {}}
+    out: dict[str, Any] = {
+        "generations": generations,
+        "curve_step": STEP,
+        "sizes": {},
+        "variants": {},
+    }
     for m in SIZES:
         start = time.perf_counter()
         sigmas = gaussian_generations(m, generations, reps[m], seed=seed)
@@ -100,8 +105,12 @@ def gaussian(generations: int, reps: dict[int, int], seed: int) -> dict[str, Any
     return out
 
 
+#: the stored and drawn curves keep every STEP-th generation (the tables use every generation)
+STEP = 5
+
+
 def _rounded(values: np.ndarray) -> list[float]:
-    return [float(f"{v:.6g}") for v in values.tolist()]
+    return [float(f"{v:.6g}") for v in values[::STEP].tolist()]
 
 
 # --- 2. Text --------------------------------------------------------------------------------
@@ -178,7 +187,7 @@ def figures(results: dict[str, Any], out: Path) -> list[str]:
 
     gauss = results["gaussian"]
     n = gauss["generations"]
-    xs = list(range(n + 1))
+    xs = list(range(0, n + 1, STEP))
     series = []
     for i, m in enumerate(SIZES):
         curve = gauss["sizes"][str(m)]["median_curve"]
@@ -324,7 +333,8 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, int):
         return f"{value:,}"
-    return f"{value:.3f}"
+    text = f"{value:.3f}"
+    return "0.000" if text == "-0.000" else text
 
 
 def main() -> None:

@@ -141,6 +141,8 @@ def test_bad_settings_and_misaligned_vectors_fail_clearly() -> None:
         quality_panel(records(10), embeddings=vectors(9, 0))
     with pytest.raises(ValueError, match="one row per record"):
         PanelBuilder().add(records(3), embeddings=vectors(2, 0))
+    with pytest.raises(ValueError, match="one side only"):
+        quality_panel(records(3), records(2), embeddings=vectors(3, 0))
     with pytest.raises(ValueError, match="11 rows for 10 records"):
         quality_panel(records(10), embeddings=vectors(11, 0))
 

@@ -381,8 +381,18 @@ def quality_panel(
     """The quality panel of ``records`` (and their drift from ``reference``), as a JSON dict.
 
     ``embeddings`` / ``reference_embeddings``: one vector per record, in order (e.g. read from a
-    cache); a side without them is encoded with ``encoder`` (default: the packaged MiniLM).
+    cache); a side without them is encoded with ``encoder`` (default: the packaged MiniLM, which
+    is only used when neither side's vectors are given, so that both come from one model).
     """
+    if (
+        reference is not None
+        and encoder is None
+        and (embeddings is None) != (reference_embeddings is None)
+    ):
+        raise ValueError(
+            "Vectors were given for one side only: give both embeddings and "
+            "reference_embeddings (from the same model), or an encoder for the other side."
+        )
     builder = PanelBuilder(config, encoder=encoder, model=model)
     if embeddings is not None:
         builder.set_embeddings(embeddings)
