@@ -202,7 +202,7 @@ def figures(results: dict[str, Any], out: Path) -> list[str]:
             x_label="generation n",
             y_label="median fitted sigma (log scale)",
             log_y=True,
-            width=720,
+            width=900,
             height=420,
         ),
     )
@@ -217,7 +217,7 @@ def figures(results: dict[str, Any], out: Path) -> list[str]:
             x_label="generation n",
             y_label="median fitted sigma",
             y_range=(0.0, 1.1),
-            width=720,
+            width=820,
             height=400,
         ),
     )

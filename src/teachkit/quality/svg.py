@@ -51,8 +51,9 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 
 def _log_ticks(lo: float, hi: float) -> list[float]:
     ticks = []
-    for power in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1):
-        for m in (1, 2, 5):
+    powers = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+    for power in powers:
+        for m in (1, 2, 5) if len(powers) <= 4 else (1,):
             value = m * 10.0**power
             if lo * (1 - 1e-9) <= value <= hi * (1 + 1e-9):
                 ticks.append(value)
@@ -82,10 +83,11 @@ class _Frame:
         x_range: tuple[float, float],
         y_range: tuple[float, float],
         log_y: bool,
+        legend_width: int = 0,
     ) -> None:
         self.width, self.height, self.log_y = width, height, log_y
         self.left, self.top = _MARGIN["left"], _MARGIN["top"]
-        self.right = width - _MARGIN["right"]
+        self.right = width - _MARGIN["right"] - legend_width
         self.bottom = height - _MARGIN["bottom"]
         self.x0, self.x1 = x_range
         self.y0, self.y1 = y_range
@@ -157,13 +159,21 @@ def _axes(
     return [line for line in out if line]
 
 
+def _legend_width(names: Sequence[str]) -> int:
+    """Room for a legend right of the plot (0: no legend for a single unnamed series)."""
+    if len(names) < 2 and not (names and names[0]):
+        return 0
+    return min(280, 48 + 6 * max(len(name) for name in names))
+
+
 def _legend(frame: _Frame, entries: Sequence[tuple[str, str, bool]]) -> list[str]:
-    if len(entries) < 2 and not (entries and entries[0][0]):
+    """The legend, right of the plot area (so it never hides a line)."""
+    if not _legend_width([name for name, _, _ in entries]):
         return []
     out = ['<g class="legend">']
     for i, (name, colour, dashed) in enumerate(entries):
         y = frame.top + 8 + 16 * i
-        x = frame.right - 150
+        x = frame.right + 14
         dash = ' stroke-dasharray="6 4"' if dashed else ""
         out.append(
             f'<line x1="{x}" y1="{y}" x2="{x + 22}" y2="{y}" stroke="{colour}" '
@@ -237,7 +247,8 @@ def line_chart(
         if y_range is None:
             y_lo, y_hi = min(y_ticks[0], y_lo), max(y_ticks[-1], y_hi)
         y_ticks = [t for t in y_ticks if y_lo - 1e-12 <= t <= y_hi + 1e-12]
-    frame = _Frame(width, height, (min(xs_all), max(xs_all)), (y_lo, y_hi), log_y)
+    legend = _legend_width([s.name for s in lines])
+    frame = _Frame(width, height, (min(xs_all), max(xs_all)), (y_lo, y_hi), log_y, legend)
     x_ticks = [t for t in x_ticks if frame.x0 - 1e-12 <= t <= frame.x1 + 1e-12]
     body = _axes(frame, x_ticks, y_ticks, title, x_label, y_label)
     entries = []
@@ -296,7 +307,10 @@ def histogram(
         ]
     top = max((h for row in heights.values() for h in row), default=0.0) or 1.0
     y_ticks = nice_ticks(0.0, top)
-    frame = _Frame(width, height, (float(edges[0]), float(edges[-1])), (0.0, y_ticks[-1]), False)
+    legend = _legend_width(list(groups)) if len(groups) > 1 else 0
+    frame = _Frame(
+        width, height, (float(edges[0]), float(edges[-1])), (0.0, y_ticks[-1]), False, legend
+    )
     x_ticks = [t for t in nice_ticks(edges[0], edges[-1]) if edges[0] <= t <= edges[-1]]
     body = _axes(frame, x_ticks, y_ticks, title, x_label, y_label)
     opacity = "0.55" if len(groups) > 1 else "0.85"
