@@ -76,6 +76,7 @@ def test_gsm8k_hashes_and_answer_is() -> None:
     gsm8k = "Natalia sold 48/2 = 24 clips in May.\nShe sold 48+24 = 72 clips.\n#### 72"
     assert extract_answer(gsm8k) == ("72", "hashes")
     assert extract_answer("work\n#### 1,000\n") == ("1,000", "hashes")
+    assert extract_answer("50 + 15 + 30 = 95. #### 5") == ("5", "hashes")
     assert extract_answer("So the final answer is $\\frac{3}{4}$.") == (
         "$\\frac{3}{4}$",
         "answer_is",

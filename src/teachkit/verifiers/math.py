@@ -49,7 +49,7 @@ _EXTRACTORS: tuple[Extractor, ...] = ("boxed", "hashes", "answer_is")
 
 _BOX_START = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _BOX_BARE = re.compile(r"\\boxed[ \t]+([^\s${}]+)")
-_HASHES = re.compile(r"^[ \t]*####[ \t]*(.+?)[ \t]*$", re.MULTILINE)
+_HASHES = re.compile(r"####[ \t]*(.+?)[ \t]*$", re.MULTILINE)
 _ANSWER_IS = re.compile(
     r"\b(?:final[ \t]+)?answer\b[ \t*]*(?:is\b[ \t]*:?|:|=)[ \t*]*(.+)", re.IGNORECASE
 )
