@@ -272,3 +272,17 @@ def test_spec_in_a_recipe_is_checked() -> None:
         parse_recipe(
             {"filters": [{"kind": "verify", "verifier": {"kind": "math", "extract": ["x"]}}]}
         )
+
+
+async def test_closing_abandons_a_comparison_in_flight() -> None:
+    v = MathSpec(timeout=300, workers=1).build(CTX)
+    await v.start()
+    task = asyncio.ensure_future(v.verify(record(r"\boxed{9^{9^{9^{9}}}}", "3")))
+    while not v._pool.workers[0].ready:  # the comparison has reached the worker
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)
+    await v.aclose()
+    verdict = await task
+    assert (verdict.passed, verdict.reason) == (False, "error")
+    assert "closed" in verdict.detail
+    assert v._pool.workers[0].proc is None

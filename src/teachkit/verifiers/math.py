@@ -238,9 +238,13 @@ class _Worker:
         self.memory_mb = memory_mb
         self.proc: subprocess.Popen[bytes] | None = None
         self.ready = False
+        #: set by the pool's close(): no new process, answers in flight are abandoned
+        self.closed = False
         self._buffer = b""
 
     def spawn(self) -> None:
+        if self.closed:
+            return
         code = (
             "import sys; sys.path[:0] = sys.argv[2:]; "
             "from teachkit.verifiers.math import serve; serve()"
@@ -256,6 +260,11 @@ class _Worker:
             bufsize=0,
         )
         self.ready, self._buffer = False, b""
+
+    def signal(self) -> None:
+        """Kill the process but leave its pipes to the thread that may be reading them."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
 
     def kill(self) -> None:
         if self.proc is not None:
@@ -287,11 +296,13 @@ class _Worker:
         if self.proc is None or self.proc.poll() is not None:
             self.kill()
             self.spawn()
-        if self.ready:
+        if self.ready or self.proc is None:
             return
         hello = self._read(time.monotonic() + _STARTUP_SECONDS)
         if hello and hello.get("ready"):
             self.ready = True
+            return
+        if self.closed:
             return
         self.kill()
         if hello and "missing" in hello:
@@ -306,9 +317,13 @@ class _Worker:
 
     def call(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
         """Run one comparison with a hard wall-clock ``timeout``."""
+        closed = {"reason": "error", "error": "the verifier was closed"}
         for attempt in (0, 1):
+            if self.closed:
+                return closed
             self._start()
-            assert self.proc is not None and self.proc.stdin is not None
+            if self.closed or self.proc is None or self.proc.stdin is None:
+                return closed
             try:
                 self.proc.stdin.write(json.dumps({**job, "timeout": timeout}).encode() + b"\n")
             except BrokenPipeError:  # it died while idle: start another, once
@@ -319,6 +334,8 @@ class _Worker:
             answer = self._read(time.monotonic() + timeout)
             if answer:
                 return answer
+            if self.closed:
+                return closed
             code = self.proc.poll()
             self.kill()
             self.spawn()  # the replacement warms up while others work
@@ -361,8 +378,11 @@ class _Pool:
         return await loop.run_in_executor(self._threads, self._run, job, timeout)
 
     def close(self) -> None:
-        self._finalizer()
+        for worker in self.workers:
+            worker.closed = True
+            worker.signal()  # a thread reading its answer sees the end of the pipe at once
         self._threads.shutdown(wait=True, cancel_futures=True)
+        self._finalizer()
 
 
 # --- the verifier -------------------------------------------------------------------------------
