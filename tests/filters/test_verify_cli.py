@@ -11,6 +11,7 @@ import orjson
 import yaml
 
 import teachkit
+from support import last_text
 from teachkit.cli import main
 from teachkit.rundir.store import read_rejected
 
@@ -207,3 +208,43 @@ def test_verify_a_sql_dataset(tmp_path: Path) -> None:
     }
     assert hashlib.sha256(fixture.read_bytes()).hexdigest() == before
     assert sorted(p.name for p in fixture.parent.iterdir()) == ["company.sqlite"]
+
+
+def test_a_run_verifies_what_the_teacher_answers(tmp_path: Path, scripted: Any) -> None:
+    def answer(request: Any) -> str:
+        n = int(last_text(request).split()[-1].rstrip("."))
+        return f"Here it is: \\boxed{{{n if n % 2 else n + 1}}}"  # odd numbers right, even wrong
+
+    scripted.script = staticmethod(answer)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "name": "boxed",
+                "teacher": {"backend": "scripted"},
+                "generator": {
+                    "kind": "templated",
+                    "count": 3,
+                    "prompt": "Box the number {{ n }}.",
+                    "axes": {"n": ["1", "2", "3", "4", "5", "6", "7"]},
+                },
+                "filters": [
+                    {
+                        "kind": "verify",
+                        "verifier": {"kind": "math", "reference_field": "meta.axes.n"},
+                    }
+                ],
+            }
+        )
+    )
+    out = tmp_path / "run"
+    assert main(["run", str(recipe), "--out", str(out), "-q"]) == 0
+    accepted = list(teachkit.read_accepted(out))
+    assert len(accepted) == 3
+    for record in accepted:
+        verdict = record.meta["verdicts"]["verify"]
+        assert verdict["passed"] and verdict["data"]["answer"] == record.meta["axes"]["n"]
+        assert int(record.meta["axes"]["n"]) % 2 == 1
+    rejected = list(read_rejected(out))
+    assert rejected and all(r.reason == "wrong_answer" for r in rejected)
+    assert all(int(r.record.meta["axes"]["n"]) % 2 == 0 for r in rejected)
