@@ -42,7 +42,7 @@ def _path(loc: Iterable[int | str], data: Any) -> str:
             parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
             node = node[item] if isinstance(node, list) and item < len(node) else None
             continue
-        if isinstance(node, Mapping) and item not in node and "kind" in node:
+        if isinstance(node, Mapping) and item not in node and item == node.get("kind"):
             continue  # the discriminator tag pydantic inserts for a union member
         if isinstance(node, Mapping) and item not in node and "-" in item:
             continue  # e.g. "function-after[...]" wrappers
