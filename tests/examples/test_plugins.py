@@ -299,7 +299,11 @@ def test_installed_plugins_run_through_the_cli(venv: Path, tmp_path: Path) -> No
     teachkit("run", str(recipe), "--out", str(tmp_path / "run"), "-q")
     _check_run(tmp_path / "run", verified=VERIFY_LANDED)
     assert "prompt_completion" in teachkit("export", "--help").stdout
-    teachkit("export", str(tmp_path / "run"), "--format", "prompt_completion", "--to", "pc")
+    pc = str(tmp_path / "pc")
+    teachkit("export", str(tmp_path / "run"), "--format", "prompt_completion", "--to", pc)
+    assert (
+        json.loads((tmp_path / "pc" / "export.json").read_text())["format"] == "prompt_completion"
+    )
     only_filters = tmp_path / "filters.yaml"
     only_filters.write_text(yaml.safe_dump({"name": "clean", "filters": [{"kind": "no_urls"}]}))
     teachkit("filter", str(tmp_path / "run" / "dataset" / "train.jsonl"), "--recipe",
