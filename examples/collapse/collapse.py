@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from teachkit.errors import MissingExtraError
 from teachkit.quality import CachedEncoder, PanelBuilder, PanelConfig
 from teachkit.quality.collapse import collapse_law, gaussian_generations, text_generations
 from teachkit.quality.encode import Encoder, default_encoder
@@ -364,7 +365,7 @@ def main() -> None:
     if args.embed != "off":
         try:
             encoder = CachedEncoder(default_encoder(), args.cache)
-        except Exception as exc:  # the 'embed' extra is missing: lexical metrics only
+        except MissingExtraError as exc:  # no 'embed' extra: lexical metrics only
             if args.embed == "on":
                 raise
             print(f"embedding metrics off: {exc}")
