@@ -21,9 +21,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from teachkit.filters.rouge import RougeLIndex, rouge_l
 from teachkit.formats.decontam import Decontaminator, user_text
 from teachkit.formats.readers import read_records
+from teachkit.similarity.rouge import RougeLIndex, rouge_l
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "self-instruct"
 THRESHOLD = 0.7

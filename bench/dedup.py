@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from teachkit.filters.minhash import MinHashIndex
-from teachkit.filters.text import normalize
+from teachkit.similarity.minhash import MinHashIndex
+from teachkit.similarity.text import normalize
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "self-instruct"
 THRESHOLD, NUM_PERM, NGRAM = 0.8, 128, 5

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from rouge_score import rouge_scorer
 
-from teachkit.filters import novel_by_rouge_l
+from teachkit.similarity import novel_by_rouge_l
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "self-instruct"
 THRESHOLD = 0.7

@@ -70,7 +70,7 @@ def bare(recipe: teachkit.Recipe, requests: list[dict[str, Any]]) -> tuple[float
 
 
 def _bare(recipe: teachkit.Recipe, requests: list[dict[str, Any]]) -> tuple[float, int]:
-    from teachkit.teachers.base import Request
+    from teachkit.teachers.backend import Request
 
     started = time.perf_counter()
     backend = build_backend(recipe.teacher)

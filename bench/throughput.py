@@ -33,7 +33,7 @@ import aiohttp
 import orjson
 
 from teachkit.recipe.base import TeacherConfig
-from teachkit.teachers.base import Request
+from teachkit.teachers.backend import Request
 from teachkit.teachers.cache import RequestCache
 from teachkit.teachers.teacher import Teacher
 from teachkit.testing import FakeServerProcess

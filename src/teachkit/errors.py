@@ -6,10 +6,10 @@ The hierarchy (exit codes of the command line in brackets)::
     ├── RecipeError                a recipe (file, Python objects or --set override) is invalid [2]
     ├── PluginError                a teacher, generator, filter, verifier or format plugin is
     │                              unknown or cannot be loaded [2]
-    ├── MissingExtraError          an optional dependency is not installed (names the pip command) [3]
+    ├── MissingExtraError          an optional dependency is missing (names the pip command) [3]
     ├── RunDirError                the run directory cannot be used (other recipe, corrupt, locked,
     │                              not a teachkit directory) [4]
-    ├── DataError                  an input data file cannot be read (path, line and the problem) [5]
+    ├── DataError                  an input data file cannot be read (path, line, problem) [5]
     ├── ExportError                training files cannot be written as asked [5]
     ├── TeacherError               the teacher could not give an answer [6]
     │   ├── ConfigError            the teacher is misconfigured (missing key, unknown model file)

@@ -13,11 +13,24 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
+from pydantic import StringConstraints
 
-__all__ = ["Message", "Record", "content_hash", "dumps", "loads"]
+__all__ = [
+    "FIELD_PATTERN",
+    "FieldRef",
+    "Message",
+    "Record",
+    "Rejection",
+    "content_hash",
+    "dumps",
+    "field_label",
+    "field_text",
+    "loads",
+    "meta_value",
+]
 
 Message = dict[str, str]
 
@@ -128,3 +141,66 @@ class Record:
     @classmethod
     def from_json(cls, line: bytes | str) -> Record:
         return cls.from_dict(orjson.loads(line))
+
+
+@dataclass(slots=True)
+class Rejection:
+    """A record dropped before or inside the filter chain, with who dropped it and why."""
+
+    record: Record
+    filter: str
+    reason: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+# --- what a filter, verifier or metric reads: one field of a record ----------------------------
+#: what a ``field`` option may name: ``user`` (the user turns, joined by newlines), ``assistant``
+#: (the last assistant turn, or the chosen answer of a preference pair), ``system``, ``text``
+#: (every turn and both answers of a pair), ``reasoning`` (the trace), or ``meta.<key>`` (a value
+#: from ``record.meta``; dots reach into nested mappings)
+FIELD_PATTERN = r"^(user|assistant|system|text|reasoning|meta\.[\w\-]+(\.[\w\-]+)*)$"
+
+#: a validated field reference for recipe specs
+FieldRef = Annotated[str, StringConstraints(pattern=FIELD_PATTERN)]
+
+
+def field_text(record: Record, field: str) -> str:
+    """The text of ``field`` in ``record`` ('' when it is absent)."""
+    if field == "user":
+        return "\n".join(m["content"] for m in record.messages if m["role"] == "user")
+    if field == "assistant":
+        return record.assistant
+    if field == "system":
+        return record.system
+    if field == "text":
+        return record.text()
+    if field == "reasoning":
+        return record.reasoning or ""
+    if field.startswith("meta."):
+        return _as_text(meta_value(record.meta, field[5:]))
+    raise ValueError(f"unknown field {field!r}")
+
+
+def field_label(field: str) -> str:
+    """A short name for ``field`` used in drop reasons (``meta.label`` -> ``label``)."""
+    return field.rsplit(".", 1)[-1]
+
+
+def meta_value(meta: dict[str, Any], path: str) -> Any:
+    """The value at the dotted ``path`` of ``meta`` (None when absent)."""
+    value: Any = meta
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return str(value).lower() if isinstance(value, bool) else str(value)
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()

@@ -13,7 +13,7 @@ import teachkit
 from support import echo_answer, last_text, shard_rows
 from teachkit.errors import RunDirError
 from teachkit.recipe.load import parse_recipe
-from teachkit.teachers.base import Request
+from teachkit.teachers.backend import Request
 
 
 def recipe(count: int = 10, **generator: Any) -> teachkit.Recipe:

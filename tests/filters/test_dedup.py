@@ -14,12 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from support import check_now
 from teachkit.filters.base import Drop, FilterChain, FilterContext, Keep
-from teachkit.filters.dedup import DedupFilter, DedupSpec, ExactIndex
-from teachkit.filters.embed import CosineIndex
-from teachkit.filters.minhash import MinHashIndex, lsh_params
-from teachkit.filters.text import normalize
+from teachkit.filters.dedup import DedupFilter, DedupSpec
 from teachkit.records import Record
+from teachkit.similarity import ExactIndex
+from teachkit.similarity.embed import CosineIndex
+from teachkit.similarity.minhash import MinHashIndex, lsh_params
+from teachkit.similarity.text import normalize
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "self-instruct"
 PROPS = settings(
@@ -123,7 +125,7 @@ def test_first_kept_later_copies_dropped_never_as_their_own_duplicate(
     for n, pick in enumerate(picks):
         text = pool[pick] if n % 2 else pool[pick].upper() + "  "  # equal once normalised
         rec = record(text, answer=f"answer {n}")
-        verdict = f.check(rec)
+        verdict = check_now(f, rec)
         if n == 0:
             assert isinstance(verdict, Keep)  # the first record is always kept
         if normalize(text) in seen:  # a copy of an earlier text is always dropped
@@ -137,7 +139,7 @@ def test_first_kept_later_copies_dropped_never_as_their_own_duplicate(
             kept[rec.id] = rec
         seen.add(normalize(text))
     for rec in kept.values():  # checked again, a kept record is not its own duplicate
-        assert isinstance(f.check(rec), Keep)
+        assert isinstance(check_now(f, rec), Keep)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -147,7 +149,7 @@ def test_check_many_equals_checking_one_by_one(method: str) -> None:
     stream = [rng.choice(pool) + rng.choice(["", " please", "!"]) for _ in range(120)]
     records = [record(t, answer=f"a{n}") for n, t in enumerate(stream)]
     one = make(method)
-    singles = [one.check(r) for r in records]
+    singles = [check_now(one, r) for r in records]
     many = make(method)
     assert many.check_many([record(t, answer=f"a{n}") for n, t in enumerate(stream)]) == singles
     assert any(isinstance(v, Drop) for v in singles) and any(isinstance(v, Keep) for v in singles)
@@ -161,12 +163,12 @@ def test_warm_indexes_accepted_records_and_forget_unindexes(method: str) -> None
     f.warm(accepted)
     assert f.stats()["indexed"] == 10 and f.stats()["dropped"] == 0
     copy = record(pool[4].lower(), answer="another answer")
-    verdict = f.check(copy)
+    verdict = check_now(f, copy)
     assert isinstance(verdict, Drop) and verdict.detail["duplicate_of"] == accepted[4].id
     fresh = record(pool[20])
-    assert isinstance(f.check(fresh), Keep)
+    assert isinstance(check_now(f, fresh), Keep)
     assert f.forget(fresh)  # a later filter dropped it: its copies are new again
-    assert isinstance(f.check(record(pool[20], answer="other")), Keep)
+    assert isinstance(check_now(f, record(pool[20], answer="other")), Keep)
 
 
 # --- the drop detail and the groups -----------------------------------------------------------
@@ -174,14 +176,14 @@ def test_minhash_drop_names_the_kept_record_and_similarity() -> None:
     f = make("minhash")
     text = "Write a short poem about the sea and the waves that crash on the rocky shore at night."
     first, near = record(text), record(text.replace("rocky", "stony"))
-    assert isinstance(f.check(first), Keep)
-    verdict = f.check(near)
+    assert isinstance(check_now(f, first), Keep)
+    verdict = check_now(f, near)
     assert isinstance(verdict, Drop) and verdict.reason == "near_duplicate"
     assert verdict.detail["duplicate_of"] == first.id
     assert 0.8 <= verdict.detail["similarity"] < 1.0
     exact = make("exact")
-    exact.check(first)
-    dropped = exact.check(record(text.upper()))
+    check_now(exact, first)
+    dropped = check_now(exact, record(text.upper()))
     assert isinstance(dropped, Drop) and dropped.reason == "exact_duplicate"
     assert dropped.detail == {"duplicate_of": first.id, "similarity": 1.0, "method": "exact"}
 
@@ -194,7 +196,7 @@ def test_groups_follow_the_first_similar_record() -> None:
     c = record(b.user.replace("into sugar", "into sugar and oxygen"))  # 0.87 with b, 0.72 with a
     d = record("List three famous paintings by Vincent van Gogh and the years they were made.")
     for r in (a, b, c, d):
-        assert isinstance(f.check(r), Keep)
+        assert isinstance(check_now(f, r), Keep)
     assert a.meta["group"] == a.id and d.meta["group"] == d.id
     assert b.meta["group"] == a.id and c.meta["group"] == a.id  # c joins b's group, a's
 
@@ -203,20 +205,20 @@ def test_an_existing_group_is_kept_and_passed_on() -> None:
     f = make("minhash", threshold=0.9, group_threshold=0.5)
     base = "Translate the following English sentence into French and explain the grammar."
     first = record(base, group="set-by-another-filter")
-    assert isinstance(f.check(first), Keep) and first.meta["group"] == "set-by-another-filter"
+    assert isinstance(check_now(f, first), Keep) and first.meta["group"] == "set-by-another-filter"
     second = record(base.replace("French", "German"))
-    assert isinstance(f.check(second), Keep)
+    assert isinstance(check_now(f, second), Keep)
     assert second.meta["group"] == "set-by-another-filter"
 
 
 def test_field_option_chooses_the_text() -> None:
     f = make("exact", field="assistant")
-    assert isinstance(f.check(record("q1", answer="Same answer.")), Keep)
-    assert isinstance(f.check(record("q2", answer="same   ANSWER.")), Drop)
+    assert isinstance(check_now(f, record("q1", answer="Same answer.")), Keep)
+    assert isinstance(check_now(f, record("q2", answer="same   ANSWER.")), Drop)
     g = make("exact", field="meta.topic")
-    assert isinstance(g.check(record("q1", topic="cats")), Keep)
-    assert isinstance(g.check(record("q2", topic="dogs")), Keep)
-    assert isinstance(g.check(record("q3", topic="Cats")), Drop)
+    assert isinstance(check_now(g, record("q1", topic="cats")), Keep)
+    assert isinstance(check_now(g, record("q2", topic="dogs")), Keep)
+    assert isinstance(check_now(g, record("q3", topic="Cats")), Drop)
 
 
 async def test_in_a_chain_dedup_indexes_on_check() -> None:
@@ -235,8 +237,8 @@ def test_real_instructions_with_planted_edits() -> None:
     rng = random.Random(11)
     exact, near = make("exact"), make("minhash")
     originals = [record(t) for t in pool]
-    assert all(isinstance(exact.check(r), Keep) for r in originals)
-    near_verdicts = [near.check(r) for r in originals]
+    assert all(isinstance(check_now(exact, r), Keep) for r in originals)
+    near_verdicts = [check_now(near, r) for r in originals]
     grams = [_grams(normalize(r.user)) for r in originals]
     for n, verdict in enumerate(near_verdicts):
         if isinstance(verdict, Drop):  # a seed task close to an earlier one: check it truly is
@@ -247,12 +249,12 @@ def test_real_instructions_with_planted_edits() -> None:
     caught, expected, variance = 0, 0.0, 0.0
     b, r = lsh_params(0.8, 128)
     for n, text in enumerate(pool):
-        assert isinstance(exact.check(record("  " + text.upper(), answer=str(n))), Drop)
+        assert isinstance(check_now(exact, record("  " + text.upper(), answer=str(n))), Drop)
         words = text.split()
         words[rng.randrange(len(words))] = "banana"
         edit = record(" ".join(words), answer=str(n))
         j = _jaccard(_grams(normalize(edit.user)), grams[n])
-        dropped = isinstance(near.check(edit), Drop)
+        dropped = isinstance(check_now(near, edit), Drop)
         caught += dropped
         # chance to share a band, times chance the estimate reaches 0.8 (normal approximation)
         sd = math.sqrt(max(j * (1 - j), 1e-9) / 128)

@@ -24,7 +24,7 @@ from teachkit.filters.judge import (
 from teachkit.recipe.base import Sampling, TeacherConfig
 from teachkit.recipe.load import parse_recipe
 from teachkit.records import Record
-from teachkit.teachers.base import Capabilities, Request
+from teachkit.teachers.backend import Capabilities, Request
 from teachkit.teachers.registry import register_backend
 from teachkit.teachers.teacher import Teacher
 
@@ -112,7 +112,7 @@ async def test_threshold_keeps_or_drops_and_scores_go_to_meta(scripted: Any) -> 
     f, asked = judge(JudgeSpec(threshold=3))
     assert asked == [(None, "judge")]  # no teacher of its own: the recipe's teacher
     for rec in real_records(12):
-        verdict = await f.acheck(rec)
+        verdict = await f.check(rec)
         words = len(rec.assistant.split())
         expected = min(10, 1 + words // 10)
         assert rec.meta["scores"]["judge"] == {"score": expected, "reason": f"{words} words"}
@@ -129,17 +129,17 @@ async def test_unparseable_answers_and_failures_drop_without_crashing(scripted: 
     rec = real_records(1)[0]
     scripted.script = staticmethod(lambda r: "I think it is quite good overall.")
     f, _ = judge()
-    verdict = await f.acheck(rec)
+    verdict = await f.check(rec)
     assert isinstance(verdict, Drop) and verdict.reason == "judge_unparseable"
     assert "quite good" in verdict.detail["answer"]
     scripted.script = staticmethod(lambda r: transient("overloaded"))
     g, _ = judge()
-    failed = await g.acheck(rec)
+    failed = await g.check(rec)
     assert isinstance(failed, Drop) and failed.reason == "judge_failed"
     assert "overloaded" in failed.detail["error"]
     scripted.script = staticmethod(lambda r: RequestRejectedError("content filter", status=400))
     h, _ = judge()
-    rejected = await h.acheck(rec)
+    rejected = await h.check(rec)
     assert isinstance(rejected, Drop) and rejected.reason == "judge_failed"
 
 
@@ -148,7 +148,7 @@ async def test_a_broken_judge_stops_the_run(scripted: Any, error: Exception) -> 
     scripted.script = staticmethod(lambda r: error)
     f, _ = judge()
     with pytest.raises(type(error)):
-        await f.acheck(real_records(1)[0])
+        await f.check(real_records(1)[0])
 
 
 # --- the request -----------------------------------------------------------------------------
@@ -172,7 +172,7 @@ async def test_requests_are_deterministic_and_show_rubric_and_conversation(scrip
     default, _ = judge()
     assert default.request(rec).options == {"temperature": 0.0, "max_tokens": 256}
     assert DEFAULT_RUBRIC in default.request(rec).messages[-1]["content"]  # type: ignore[index]
-    assert await f.acheck(rec) == KEEP
+    assert await f.check(rec) == KEEP
     assert len(scripted.calls) == 1
 
 
@@ -181,7 +181,7 @@ async def test_native_json_schema_when_the_backend_has_it(scripted: Any) -> None
     f, _ = judge(backend="scripted-schema")
     rec = real_records(1)[0]
     assert f.request(rec).json_schema == SCORE_SCHEMA
-    verdict = await f.acheck(rec)
+    verdict = await f.check(rec)
     assert isinstance(verdict, Drop) and rec.meta["scores"]["judge"]["score"] == 2
 
 
@@ -196,12 +196,6 @@ def test_template_is_checked_when_the_recipe_loads() -> None:
         JudgeSpec(template="{% if %}")
     with pytest.raises(ValidationError):
         JudgeSpec(threshold=11)
-
-
-def test_sync_check_is_refused() -> None:
-    f, _ = judge()
-    with pytest.raises(TypeError, match="acheck"):
-        f.check(real_records(1)[0])
 
 
 # --- the three filters in a real run -----------------------------------------------------------

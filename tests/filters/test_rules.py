@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from support import check_now
 from teachkit.errors import MissingExtraError
 from teachkit.filters.base import KEEP, Drop, FilterContext, Keep
 from teachkit.filters.rules import RulesFilter, RulesSpec
@@ -45,12 +46,12 @@ def reason(verdict: object) -> str | None:
 
 def test_lengths_in_characters_and_words() -> None:
     f = rules(min_chars=5, max_chars=30, min_words=2, max_words=4)
-    assert reason(f.check(record(answer="Hi"))) == "too_short:chars"
-    assert reason(f.check(record(answer="x" * 31))) == "too_long:chars"
-    assert reason(f.check(record(answer="Lonely"))) == "too_short:words"
-    assert reason(f.check(record(answer="one two three four five"))) == "too_long:words"
-    assert f.check(record(answer="one two three")) == KEEP
-    dropped = f.check(record(answer="Hi"))
+    assert reason(check_now(f, record(answer="Hi"))) == "too_short:chars"
+    assert reason(check_now(f, record(answer="x" * 31))) == "too_long:chars"
+    assert reason(check_now(f, record(answer="Lonely"))) == "too_short:words"
+    assert reason(check_now(f, record(answer="one two three four five"))) == "too_long:words"
+    assert check_now(f, record(answer="one two three")) == KEEP
+    dropped = check_now(f, record(answer="Hi"))
     assert isinstance(dropped, Drop) and dropped.detail == {"chars": 2, "min": 5}
 
 
@@ -62,17 +63,17 @@ def test_lengths_in_characters_and_words() -> None:
 )
 def test_word_limits_keep_exactly_the_range(words: list[str], low: int, span: int) -> None:
     f = rules(min_words=low, max_words=max(1, low + span), refusals=False)
-    kept = isinstance(f.check(record(answer=" ".join(words))), Keep)
+    kept = isinstance(check_now(f, record(answer=" ".join(words))), Keep)
     assert kept == (low <= len(words) <= max(1, low + span))
 
 
 def test_regexes_must_and_must_not_match() -> None:
     f = rules(must_match=[r"\d+"], must_not_match=[r"(?i)lorem ipsum"])
-    assert reason(f.check(record(answer="no digits"))) == "must_match"
-    dropped = f.check(record(answer="42 Lorem Ipsum dolor"))
+    assert reason(check_now(f, record(answer="no digits"))) == "must_match"
+    dropped = check_now(f, record(answer="42 Lorem Ipsum dolor"))
     assert isinstance(dropped, Drop) and dropped.reason == "must_not_match"
     assert dropped.detail["match"] == "Lorem Ipsum"
-    assert f.check(record(answer="The answer is 42.")) == KEEP
+    assert check_now(f, record(answer="The answer is 42.")) == KEEP
 
 
 def test_bad_regex_is_a_validation_error_naming_it() -> None:
@@ -84,11 +85,11 @@ def test_bad_regex_is_a_validation_error_naming_it() -> None:
 
 def test_blacklist_is_whole_word_any_case_in_every_turn_by_default() -> None:
     f = rules(blacklist=["image", "go to"])
-    assert reason(f.check(record(user="Describe this IMAGE."))) == "blacklisted:image"
-    assert reason(f.check(record(answer="Go to the store."))) == "blacklisted:go to"
-    assert f.check(record(user="Imagine a cat.", answer="Images aside, a cat.")) == KEEP
+    assert reason(check_now(f, record(user="Describe this IMAGE."))) == "blacklisted:image"
+    assert reason(check_now(f, record(answer="Go to the store."))) == "blacklisted:go to"
+    assert check_now(f, record(user="Imagine a cat.", answer="Images aside, a cat.")) == KEEP
     only_answer = rules(blacklist=["image"], blacklist_field="assistant")
-    assert only_answer.check(record(user="Describe this image.")) == KEEP
+    assert check_now(only_answer, record(user="Describe this image.")) == KEEP
 
 
 def test_blacklist_on_real_instructions_matches_a_plain_word_split() -> None:
@@ -99,7 +100,7 @@ def test_blacklist_on_real_instructions_matches_a_plain_word_split() -> None:
     for task in tasks:
         rec = record(user=task["instruction"], answer=task["instances"][0]["output"] or "-")
         present = {w.lower() for w in re.split(r"\W+", rec.text())} & words
-        verdict = f.check(rec)
+        verdict = check_now(f, rec)
         assert isinstance(verdict, Drop) == bool(present), task["instruction"]
         dropped += isinstance(verdict, Drop)
     assert 0 < dropped < len(tasks)
@@ -114,48 +115,48 @@ def test_blacklist_on_real_instructions_matches_a_plain_word_split() -> None:
     ],
 )
 def test_refusals_are_dropped(answer: str) -> None:
-    verdict = rules().check(record(answer=answer))
+    verdict = check_now(rules(), record(answer=answer))
     assert isinstance(verdict, Drop) and verdict.reason == "refusal"
 
 
 def test_refusal_phrases_need_whole_words_and_can_be_extended_or_disabled() -> None:
-    assert rules().check(record(answer="As an aid to memory, use a mnemonic.")) == KEEP
+    assert check_now(rules(), record(answer="As an aid to memory, use a mnemonic.")) == KEEP
     custom = rules(refusal_phrases=["Not my department"])
-    assert reason(custom.check(record(answer="That is not my department."))) == "refusal"
+    assert reason(check_now(custom, record(answer="That is not my department."))) == "refusal"
     off = rules(refusals=False)
-    assert off.check(record(answer="As an AI, I cannot do that.")) == KEEP
+    assert check_now(off, record(answer="As an AI, I cannot do that.")) == KEEP
     user_side = rules(field="user")
-    assert user_side.check(record(answer="As an AI, I cannot.")) == KEEP
+    assert check_now(user_side, record(answer="As an AI, I cannot.")) == KEEP
 
 
 def test_vocabulary_of_labels() -> None:
     f = rules(vocabulary={"field": "meta.label", "values": ["Positive", "Negative"]})
-    assert f.check(record(label="positive")) == KEEP
-    verdict = f.check(record(label="neutral"))
+    assert check_now(f, record(label="positive")) == KEEP
+    verdict = check_now(f, record(label="neutral"))
     assert isinstance(verdict, Drop) and verdict.reason == "off_vocabulary:label"
-    assert reason(f.check(record())) == "off_vocabulary:label"  # no label at all
+    assert reason(check_now(f, record())) == "off_vocabulary:label"  # no label at all
     strict = rules(vocabulary={"field": "assistant", "values": ["Yes"], "case_sensitive": True})
-    assert strict.check(record(answer=" Yes ")) == KEEP
-    assert reason(strict.check(record(answer="yes"))) == "off_vocabulary:assistant"
+    assert check_now(strict, record(answer=" Yes ")) == KEEP
+    assert reason(check_now(strict, record(answer="yes"))) == "off_vocabulary:assistant"
 
 
 def test_json_must_parse() -> None:
     f = rules(json={})
-    assert f.check(record(answer='{"a": 1}')) == KEEP
-    assert f.check(record(answer='```json\n{"a": 1}\n```')) == KEEP
-    assert reason(f.check(record(answer="{'a': 1}"))) == "invalid_json"
-    assert reason(f.check(record(answer=""))) == "invalid_json"
+    assert check_now(f, record(answer='{"a": 1}')) == KEEP
+    assert check_now(f, record(answer='```json\n{"a": 1}\n```')) == KEEP
+    assert reason(check_now(f, record(answer="{'a': 1}"))) == "invalid_json"
+    assert reason(check_now(f, record(answer=""))) == "invalid_json"
 
 
 def test_json_schema() -> None:
     pytest.importorskip("jsonschema")
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
     typed = rules(json={"field": "assistant", "schema": schema})
-    assert typed.check(record(answer='{"n": 3}')) == KEEP
-    verdict = typed.check(record(answer='{"n": "three"}'))
+    assert check_now(typed, record(answer='{"n": 3}')) == KEEP
+    verdict = check_now(typed, record(answer='{"n": "three"}'))
     assert isinstance(verdict, Drop) and verdict.reason == "schema_mismatch"
     assert verdict.detail["at"] == "n"
-    assert reason(typed.check(record(answer="[]"))) == "schema_mismatch"
+    assert reason(check_now(typed, record(answer="[]"))) == "schema_mismatch"
     with pytest.raises(ValidationError, match="not a valid JSON Schema"):
         RulesSpec.model_validate({"json": {"schema": {"type": 12}}})
 
@@ -175,7 +176,7 @@ def test_json_schema_without_jsonschema_names_the_extra(monkeypatch: pytest.Monk
 
 def test_rules_run_cheapest_first_and_spec_round_trips_through_a_recipe() -> None:
     f = rules(min_words=3, blacklist=["cat"])
-    assert reason(f.check(record(answer="cat"))) == "too_short:words"
+    assert reason(check_now(f, record(answer="cat"))) == "too_short:words"
     data = {
         "generator": {"kind": "alpaca", "count": 1},
         "filters": [{"kind": "rules", "json": {"field": "user"}, "min_chars": 1}],

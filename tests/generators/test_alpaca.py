@@ -11,11 +11,12 @@ import pytest
 from rouge_score import rouge_scorer
 
 from teachkit.errors import DataError
-from teachkit.generators.alpaca import AlpacaGenerator, AlpacaSpec, parse_triples
-from teachkit.generators.base import GeneratorContext, Job, Rejection, RestoreState
+from teachkit.generators.base import GeneratorContext, Job, RestoreState
+from teachkit.generators.instruct.alpaca import AlpacaGenerator, AlpacaSpec
+from teachkit.generators.instruct.parse import parse_triples
 from teachkit.recipe.load import load_recipe
-from teachkit.records import Record
-from teachkit.teachers.base import Capabilities, Response
+from teachkit.records import Record, Rejection
+from teachkit.teachers.backend import Capabilities, Response
 
 SEEDS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "self-instruct"
 REAL_SEEDS = str(SEEDS / "seed_tasks.jsonl")

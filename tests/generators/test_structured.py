@@ -18,7 +18,7 @@ from teachkit.generators.structured import (
     schema,
     use_native,
 )
-from teachkit.teachers.base import Capabilities
+from teachkit.teachers.backend import Capabilities
 
 QA = OutputSpec(
     fields={

@@ -10,7 +10,7 @@ import pytest
 from teachkit.errors import ConfigError, RetryableError
 from teachkit.recipe.base import TeacherConfig
 from teachkit.teachers.anthropic import AnthropicBackend
-from teachkit.teachers.base import Request
+from teachkit.teachers.backend import Request
 from teachkit.teachers.registry import backend_class, build_backend
 from teachkit.testing import FakeServer, FaultPlan
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from teachkit.teachers.base import Request, Response, Usage, request_key
+from teachkit.teachers.backend import Request, Response, Usage, request_key
 from teachkit.teachers.cache import RequestCache
 
 
@@ -59,7 +59,7 @@ def test_answers_survive_a_killed_process(tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite"
     code = f"""
 import os
-from teachkit.teachers.base import Response, Usage
+from teachkit.teachers.backend import Response, Usage
 from teachkit.teachers.cache import RequestCache
 cache = RequestCache({str(path)!r}, batch=10_000, flush_every=3600)
 for i in range(50):

@@ -12,7 +12,7 @@ import pytest
 
 from teachkit.errors import ConfigError, RequestRejectedError
 from teachkit.recipe.base import TeacherConfig
-from teachkit.teachers.base import Request
+from teachkit.teachers.backend import Request
 from teachkit.teachers.llamacpp import LlamaCppBackend, default_model_path
 from teachkit.teachers.registry import backend_class, build_backend
 

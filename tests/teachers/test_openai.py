@@ -15,7 +15,7 @@ from teachkit.errors import (
     RetryableError,
 )
 from teachkit.recipe.base import TeacherConfig
-from teachkit.teachers.base import Request
+from teachkit.teachers.backend import Request
 from teachkit.teachers.openai import OpenAIBackend, api_root, derive_seed
 from teachkit.teachers.registry import backend_class, build_backend
 from teachkit.testing import FakeServer

@@ -8,8 +8,8 @@ import pytest
 
 from teachkit.errors import CircuitOpenError, ConfigError, TeacherError
 from teachkit.recipe.base import TeacherConfig
-from teachkit.teachers.base import Request
-from teachkit.teachers.control import Controller, ControlSettings
+from teachkit.teachers.backend import Request
+from teachkit.teachers.limiter import Controller, ControlSettings
 from teachkit.teachers.teacher import Teacher
 from teachkit.testing import FakeServer, FaultPlan
 

@@ -8,7 +8,7 @@ import pytest
 
 from teachkit.errors import RequestRejectedError
 from teachkit.recipe.base import TeacherConfig
-from teachkit.teachers.base import Request
+from teachkit.teachers.backend import Request
 from teachkit.teachers.cache import RequestCache
 from teachkit.teachers.teacher import Teacher
 from teachkit.testing import FakeServer

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from teachkit.cli.serve import register
 from teachkit.recipe.base import TeacherConfig
-from teachkit.teachers.base import Request
-from teachkit.teachers.control import Controller, ControlSettings
+from teachkit.teachers.backend import Request
+from teachkit.teachers.limiter import Controller, ControlSettings
 from teachkit.teachers.teacher import Teacher
 from teachkit.testing import FakeServerProcess, FaultPlan
 

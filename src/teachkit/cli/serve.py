@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["register", "serve_fake", "standalone"]
+__all__ = ["register", "serve_fake"]
 
 _RATE = "Share of API requests (0..1) answered with"
 
@@ -101,8 +101,3 @@ def serve_fake(
 def register(app: typer.Typer) -> None:
     """Add the ``serve-fake`` command to the root CLI."""
     app.command("serve-fake")(serve_fake)
-
-
-def standalone() -> None:
-    """Run ``serve-fake`` as the only command (``python -m teachkit.testing``)."""
-    typer.run(serve_fake)

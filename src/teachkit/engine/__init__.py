@@ -2,8 +2,8 @@
 
 from teachkit.engine.api import DryRun, RunSummary, plan, resolve_out, run, run_async
 from teachkit.engine.progress import Progress, ProgressSink
-from teachkit.engine.rundir import RunDir
-from teachkit.engine.store import read_accepted, read_rejected
+from teachkit.rundir.layout import RunDir
+from teachkit.rundir.store import read_accepted, read_rejected
 
 __all__ = [
     "DryRun",

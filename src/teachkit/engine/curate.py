@@ -13,14 +13,14 @@ from pathlib import Path
 
 from teachkit.engine.api import RunSummary, _summary
 from teachkit.engine.progress import NullProgress, Progress, ProgressSink
-from teachkit.engine.rundir import RunDir
 from teachkit.engine.session import Session
 from teachkit.errors import DataError
 from teachkit.formats.readers import read_records
-from teachkit.generators.base import Job, Rejection
+from teachkit.generators.base import Job
 from teachkit.recipe.models import Recipe
-from teachkit.records import Record
-from teachkit.teachers.base import Request
+from teachkit.records import Record, Rejection
+from teachkit.rundir.layout import RunDir
+from teachkit.teachers.backend import Request
 
 __all__ = ["curate", "curate_async"]
 

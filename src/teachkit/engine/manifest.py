@@ -6,9 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from teachkit.engine.store import Recovered
-from teachkit.generators.base import Rejection
-from teachkit.records import Record
+from teachkit.records import Record, Rejection
+from teachkit.rundir.store import Recovered
 
 __all__ = ["Tally"]
 

@@ -17,8 +17,8 @@ from teachkit.engine.manifest import Tally
 from teachkit.engine.progress import NullProgress, Progress, ProgressSink
 from teachkit.engine.session import Session, SessionResult
 from teachkit.errors import BudgetExceededError, CircuitOpenError, ConfigError, TeacherError
-from teachkit.generators.base import Job, Outcome, Rejection
-from teachkit.records import Record
+from teachkit.generators.base import Job, Outcome
+from teachkit.records import Record, Rejection
 
 __all__ = ["Runner"]
 

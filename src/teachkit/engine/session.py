@@ -13,16 +13,16 @@ from typing import Any
 import yaml
 
 from teachkit.engine.manifest import Tally
-from teachkit.engine.rundir import RunDir, atomic_write
-from teachkit.engine.store import Recovered, Store
 from teachkit.errors import BudgetExceededError, RunDirError
 from teachkit.filters.base import FilterChain, FilterContext
 from teachkit.generators.base import Generator, GeneratorContext, RestoreState
 from teachkit.recipe.base import TeacherConfig
 from teachkit.recipe.load import dump_recipe, recipe_hash
 from teachkit.recipe.models import Recipe
+from teachkit.rundir.layout import RunDir, atomic_write
+from teachkit.rundir.store import Recovered, Store
 from teachkit.teachers.cache import RequestCache
-from teachkit.teachers.pricing import estimate_cost
+from teachkit.teachers.cost import estimate_cost
 from teachkit.teachers.teacher import Teacher
 
 __all__ = ["Session", "SessionResult"]

@@ -1,7 +1,8 @@
 """The filter contract: keep a record, or drop it with a reason.
 
-A concrete filter implements :meth:`Filter.check` (sync) or :meth:`Filter.acheck` (async, for
-filters that call a teacher, like the judge). It may enrich ``record.meta`` (scores). Streaming
+A concrete filter implements one async :meth:`Filter.check`. Filters that call a teacher (the
+judge) or run code (verify) await it; cheap ones return at once. It may enrich ``record.meta``
+(scores). Streaming
 stateful filters (dedup, novelty) remember what they kept in :meth:`Filter.remember`, which the
 chain calls only for records that passed the *whole* chain, and :meth:`Filter.warm` rebuilds that
 state from the accepted records of a resumed run.
@@ -12,13 +13,15 @@ The chain counts keeps and drops per filter and reason; the engine writes droppe
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from teachkit.recipe.base import StrictModel, TeacherConfig
+from teachkit.recipe import kinds
+from teachkit.recipe.base import TeacherConfig
 from teachkit.records import Record
 
 if TYPE_CHECKING:
@@ -51,7 +54,7 @@ Verdict = Keep | Drop
 KEEP = Keep()
 
 
-class Filter:
+class Filter(ABC):
     """Base class. ``name`` appears in rejected records and the funnel."""
 
     kind: ClassVar[str] = "filter"
@@ -64,11 +67,9 @@ class Filter:
     async def start(self) -> None:
         """Acquire resources (load a model, start a teacher)."""
 
-    def check(self, record: Record) -> Verdict:
-        raise NotImplementedError
-
-    async def acheck(self, record: Record) -> Verdict:
-        return self.check(record)
+    @abstractmethod
+    async def check(self, record: Record) -> Verdict:
+        """Keep ``record``, or drop it with a reason."""
 
     def remember(self, record: Record) -> None:
         """``record`` was accepted by the whole chain (stateful filters index it)."""
@@ -103,7 +104,7 @@ class FilterChain:
     async def evaluate(self, record: Record) -> tuple[Filter, Drop] | None:
         """Run the chain in order; return the first (filter, drop) or None when kept."""
         for index, f in enumerate(self.filters):
-            verdict = await f.acheck(record)
+            verdict = await f.check(record)
             if isinstance(verdict, Drop):
                 self.dropped[(f.name, verdict.reason)] += 1
                 for earlier in self.filters[:index]:  # e.g. dedup must not keep it indexed
@@ -145,11 +146,8 @@ class FilterContext:
     teacher_factory: Callable[[TeacherConfig | None, str], Teacher]
 
 
-class FilterSpecBase(StrictModel):
-    """Common keys of every filter in a recipe's ``filters:`` list."""
-
-    #: label in the funnel and in rejected records (default: the kind)
-    name: str | None = None
+class FilterSpecBase(kinds.FilterSpecBase):
+    """Base of filter specs: ``build`` makes the filter (see :mod:`teachkit.recipe.kinds`)."""
 
     def build(self, ctx: FilterContext) -> Filter:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not implement build()")

@@ -16,7 +16,6 @@ train and validation.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, Literal
@@ -25,13 +24,14 @@ from pydantic import Field, model_validator
 
 from teachkit.errors import MissingExtraError
 from teachkit.filters.base import KEEP, Drop, Filter, FilterContext, FilterSpecBase, Verdict
-from teachkit.filters.dedup_store import Decision, KeyStore
-from teachkit.filters.embed import CosineIndex, SentenceEncoder, model_path
-from teachkit.filters.minhash import MinHashIndex
-from teachkit.filters.text import FieldRef, field_text, normalize
-from teachkit.records import Record
+from teachkit.records import FieldRef, Record, field_text
+from teachkit.similarity.base import Decision, Index
+from teachkit.similarity.embed import CosineIndex, SentenceEncoder, model_path
+from teachkit.similarity.exact import ExactIndex
+from teachkit.similarity.minhash import MinHashIndex
+from teachkit.similarity.text import normalize
 
-__all__ = ["DedupFilter", "DedupSpec", "ExactIndex"]
+__all__ = ["DedupFilter", "DedupSpec"]
 
 Method = Literal["exact", "minhash", "embedding"]
 _THRESHOLDS = {"minhash": 0.8, "embedding": 0.9}
@@ -117,52 +117,6 @@ class DedupSpec(FilterSpecBase):
         return DedupFilter(index, method=self.method, field=self.field, name=self.name)
 
 
-class ExactIndex:
-    """Exact dedup by a 64-bit hash of the normalised text (one dict entry per kept record)."""
-
-    threshold = 1.0
-
-    def __init__(self) -> None:
-        self._docs: dict[int, int] = {}
-        self._keys = KeyStore()
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def key(self, doc: int) -> str:
-        return self._keys[doc]
-
-    def nbytes(self) -> int:
-        return self._keys.nbytes() + 100 * len(self._docs)  # dict slot and int objects
-
-    def forget(self, key: str) -> bool:
-        return self._keys.forget(key) is not None
-
-    def add_many(
-        self, texts: Sequence[str], keys: Sequence[str], *, force: bool = False
-    ) -> list[Decision]:
-        out: list[Decision] = []
-        for text, key in zip(texts, keys, strict=True):
-            data = text.encode("utf-8", "surrogatepass")
-            digest = int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
-            doc = self._docs.get(digest)
-            if doc is not None and doc in self._keys.dead:
-                doc = None
-            if doc is not None and self._keys[doc] == key:
-                out.append(Decision(doc=doc, known=True))
-            elif doc is not None and not force:
-                out.append(Decision(duplicate_of=doc, similarity=1.0))
-            else:
-                number = self._keys.append(key)
-                if doc is None:
-                    self._docs[digest] = number
-                out.append(Decision(doc=number))
-        return out
-
-
-Index = ExactIndex | MinHashIndex | CosineIndex
-
-
 class DedupFilter(Filter):
     """Streaming dedup over one index (exact, MinHash LSH or embedding cosine)."""
 
@@ -192,7 +146,7 @@ class DedupFilter(Filter):
         if isinstance(self.index, CosineIndex):
             self.index.load()
 
-    def check(self, record: Record) -> Verdict:
+    async def check(self, record: Record) -> Verdict:
         return self.check_many([record])[0]
 
     def check_many(self, records: Sequence[Record]) -> list[Verdict]:

@@ -25,7 +25,7 @@ from teachkit.filters.base import KEEP, Drop, Filter, FilterContext, FilterSpecB
 from teachkit.prompts.templates import Template, compile_template
 from teachkit.recipe.base import TeacherConfig
 from teachkit.records import Record
-from teachkit.teachers.base import Request
+from teachkit.teachers.backend import Request
 from teachkit.teachers.teacher import Teacher
 
 __all__ = [
@@ -153,9 +153,6 @@ class JudgeFilter(Filter):
         self.outcomes: Counter[str] = Counter()
         self._score_sum = 0.0
 
-    def check(self, record: Record) -> Verdict:
-        raise TypeError("the judge calls a teacher: use 'await acheck(record)'")
-
     def request(self, record: Record) -> Request:
         """The judge's request for ``record`` (the same record always gives the same request)."""
         prompt = self.template.render(
@@ -174,7 +171,7 @@ class JudgeFilter(Filter):
         messages = [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": prompt}]
         return Request(messages=messages, options=dict(self.options), json_schema=schema, sample=0)
 
-    async def acheck(self, record: Record) -> Verdict:
+    async def check(self, record: Record) -> Verdict:
         try:
             response = await self.teacher.complete(self.request(record))
         except (ConfigError, CircuitOpenError):

@@ -15,9 +15,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from teachkit.filters.base import KEEP, Drop, Filter, FilterContext, FilterSpecBase, Verdict
-from teachkit.filters.rouge import RougeLIndex
-from teachkit.generators.seeds import load_seed_tasks
+from teachkit.formats.seeds import load_seed_tasks
 from teachkit.records import Record
+from teachkit.similarity.rouge import RougeLIndex
 
 __all__ = ["NoveltyFilter", "NoveltySpec"]
 
@@ -75,7 +75,7 @@ class NoveltyFilter(Filter):
         self.dropped = 0
         self._bins: Counter[int] = Counter()
 
-    def check(self, record: Record) -> Verdict:
+    async def check(self, record: Record) -> Verdict:
         self.checked += 1
         best, position = self.index.max_score(field_text(record, self.field))
         self._bins[min(9, int(best * 10))] += 1

@@ -24,15 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from teachkit.errors import TeacherError
-from teachkit.records import Record
-from teachkit.teachers.base import Capabilities, Request, Response
+from teachkit.records import Record, Rejection
+from teachkit.teachers.backend import Capabilities, Request, Response
 
 __all__ = [
     "Generator",
     "GeneratorContext",
     "Job",
     "Outcome",
-    "Rejection",
     "RestoreState",
     "failure_record",
 ]
@@ -67,16 +66,6 @@ class Job:
             context=dict(data.get("context") or {}),
             teacher=data.get("teacher") or "teacher",
         )
-
-
-@dataclass(slots=True)
-class Rejection:
-    """A record dropped before or inside the filter chain, with who dropped it and why."""
-
-    record: Record
-    filter: str
-    reason: str
-    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from teachkit.generators.base import Generator, GeneratorContext, Job, Outcome, Rejection
+from teachkit.generators.base import Generator, GeneratorContext, Job, Outcome
 from teachkit.generators.structured import (
     OutputSpec,
     StructuredOutputError,
@@ -27,8 +27,9 @@ from teachkit.generators.structured import schema as output_schema
 from teachkit.prompts.axes import Axes, AxisSampler, AxisSampling
 from teachkit.prompts.templates import Template, compile_template
 from teachkit.recipe.base import StrictModel
-from teachkit.records import Message, Record
-from teachkit.teachers.base import Request, Response
+from teachkit.recipe.kinds import GeneratorSpecBase
+from teachkit.records import Message, Record, Rejection
+from teachkit.teachers.backend import Request, Response
 
 __all__ = ["MessageTemplates", "TemplatedGenerator", "TemplatedSpec"]
 
@@ -44,10 +45,8 @@ class MessageTemplates(StrictModel):
     assistant: str = "{{ answer }}"
 
 
-class TemplatedSpec(StrictModel):
+class TemplatedSpec(GeneratorSpecBase):
     kind: Literal["templated"] = "templated"
-    #: accepted records wanted
-    count: int = Field(ge=1, le=100_000_000)
     #: system prompt sent to the teacher (template; optional)
     system: str | None = None
     #: user prompt sent to the teacher (template over the axes)

@@ -1,66 +1,34 @@
 """The Recipe model: a teacher, a generator, a filter chain, and where outputs go.
 
 Generator and filter kinds are discriminated by their ``kind`` key. Each kind's spec model lives
-next to its implementation (``generators/<kind>.py``, ``filters/<kind>.py``) and exposes
-``build(...)``; this module gathers them into the unions the recipe validates against.
+next to its implementation (``generators/<kind>.py``, ``filters/<kind>.py``), exposes
+``build(...)`` and is found through the registry (:mod:`teachkit.recipe.kinds`), so a plugin's
+kinds validate exactly like the built-in ones.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Annotated, Any, Union
+from typing import Annotated
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, SerializeAsAny, model_validator
 
 from teachkit.errors import RecipeError
 from teachkit.recipe.base import CacheConfig, RunConfig, StrictModel, TeacherConfig
-
-__all__ = ["FILTER_SPECS", "GENERATOR_SPECS", "Recipe"]
-
-#: (module, class) of every built-in generator kind, in documentation order
-_GENERATORS = (
-    ("teachkit.generators.templated", "TemplatedSpec"),
-    ("teachkit.generators.self_instruct", "SelfInstructSpec"),
-    ("teachkit.generators.alpaca", "AlpacaSpec"),
-)
-#: (module, class) of every built-in filter kind
-_FILTERS = (
-    ("teachkit.filters.rules", "RulesSpec"),
-    ("teachkit.filters.dedup", "DedupSpec"),
-    ("teachkit.filters.novelty", "NoveltySpec"),
-    ("teachkit.filters.judge", "JudgeSpec"),
+from teachkit.recipe.export import ExportSpec
+from teachkit.recipe.kinds import (
+    FILTERS,
+    GENERATORS,
+    FilterSpecBase,
+    GeneratorSpecBase,
+    kind_field,
 )
 
+__all__ = ["FILTERS", "GENERATORS", "ExportSpec", "FilterSpec", "GeneratorSpec", "Recipe"]
 
-def _load(entries: tuple[tuple[str, str], ...]) -> list[type[StrictModel]]:
-    specs: list[type[StrictModel]] = []
-    for module_name, class_name in entries:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # a kind whose module is absent from this install
-            if exc.name == module_name:
-                continue
-            raise
-        specs.append(getattr(module, class_name))
-    return specs
-
-
-GENERATOR_SPECS = _load(_GENERATORS)
-FILTER_SPECS = _load(_FILTERS)
-
-
-def _union(specs: list[type[StrictModel]]) -> Any:
-    if len(specs) == 1:
-        return specs[0]
-    return Annotated[Union[tuple(specs)], Field(discriminator="kind")]  # noqa: UP007
-
-
-if TYPE_CHECKING:
-    GeneratorSpec = Any
-    FilterSpec = Any
-else:
-    GeneratorSpec = _union(GENERATOR_SPECS)
-    FilterSpec = _union(FILTER_SPECS) if FILTER_SPECS else None
+#: a generator section: its ``kind`` picks the spec model from the registry
+GeneratorSpec = Annotated[SerializeAsAny[GeneratorSpecBase], kind_field(GENERATORS, "generator")]
+#: one entry of ``filters:``
+FilterSpec = Annotated[SerializeAsAny[FilterSpecBase], kind_field(FILTERS, "filter")]
 
 
 class OutputConfig(StrictModel):
@@ -83,6 +51,8 @@ class Recipe(StrictModel):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    #: training files written at the end of a complete run (default folder ``<run dir>/dataset``)
+    export: ExportSpec | None = None
     #: directory relative paths in the recipe resolve against (the YAML file's folder)
     _base_dir: str = PrivateAttr(default=".")
 
@@ -106,7 +76,7 @@ class Recipe(StrictModel):
             seen.add(name)
         return self
 
-    def require_generator(self) -> Any:
+    def require_generator(self) -> GeneratorSpecBase:
         """The generator spec; a filter-only recipe cannot be run."""
         if self.generator is None:
             raise RecipeError(

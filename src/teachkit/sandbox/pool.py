@@ -164,7 +164,7 @@ def _weak_message(reason: str) -> str:
         "will not run untrusted code. To get the namespace layers, "
         + "; or ".join(weak_hints())
         + ". To run with rlimits, a uid switch and Landlock only, set allow_weak_sandbox: true "
-        "in the recipe (see docs/sandbox.md)."
+        "on the recipe's verify filter (see docs/sandbox.md)."
     )
 
 

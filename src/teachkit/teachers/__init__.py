@@ -1,6 +1,6 @@
 """Teachers: backends (built-in and plugins) behind one shared cache and control layer."""
 
-from teachkit.teachers.base import Backend, Capabilities, Request, Response, Usage
+from teachkit.teachers.backend import Backend, Capabilities, Request, Response, Usage
 from teachkit.teachers.registry import available_backends, register_backend
 from teachkit.teachers.teacher import Teacher
 

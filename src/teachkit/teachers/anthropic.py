@@ -18,7 +18,7 @@ from yarl import URL
 
 from teachkit.errors import RetryableError
 from teachkit.recipe.base import TeacherConfig
-from teachkit.teachers.base import Backend, Capabilities, Request, Response, Usage
+from teachkit.teachers.backend import Backend, Capabilities, Request, Response, Usage
 from teachkit.teachers.http import HttpBackend, merge_choices, safe_url
 
 __all__ = ["AnthropicBackend"]

@@ -21,7 +21,7 @@ from typing import IO, Any
 import orjson
 
 from teachkit.records import dumps, loads
-from teachkit.teachers.base import Response
+from teachkit.teachers.backend import Response
 
 __all__ = ["RequestCache"]
 

@@ -30,7 +30,7 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from teachkit.errors import CircuitOpenError, ConfigError, RequestRejectedError, RetryableError
-from teachkit.teachers.base import Backend, Response
+from teachkit.teachers.backend import Backend, Response
 
 __all__ = [
     "HttpBackend",

@@ -23,7 +23,7 @@ from pydantic import Field
 
 from teachkit.errors import ConfigError, MissingExtraError, RequestRejectedError
 from teachkit.recipe.base import TeacherConfig
-from teachkit.teachers.base import Backend, Capabilities, Request, Response, Usage
+from teachkit.teachers.backend import Backend, Capabilities, Request, Response, Usage
 
 __all__ = ["LlamaCppBackend", "default_model_path", "llama_thread"]
 
@@ -72,7 +72,7 @@ def default_model_path() -> Path:
 class LlamaCppBackend(Backend):
     id = "llamacpp"
     capabilities: ClassVar[Capabilities] = Capabilities(
-        chat=True, completion=True, json_schema=True, n=False, logprobs=False
+        chat=True, completion=True, json_schema=True, n=False, logprobs=False, local=True
     )
     default_model = "SmolLM2-135M-Instruct"
     #: one generation runs at a time; a second request waits ready so the model never idles

@@ -18,9 +18,9 @@ from yarl import URL
 
 from teachkit.errors import RetryableError
 from teachkit.recipe.base import TeacherConfig
-from teachkit.teachers.base import Backend, Capabilities, Request, Response, Usage
+from teachkit.teachers.backend import Backend, Capabilities, Request, Response, Usage
+from teachkit.teachers.cost import estimate_request_tokens, estimate_tokens
 from teachkit.teachers.http import HttpBackend, merge_choices, safe_url
-from teachkit.teachers.pricing import estimate_request_tokens, estimate_tokens
 
 __all__ = ["OpenAIBackend", "derive_seed"]
 

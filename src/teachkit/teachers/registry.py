@@ -9,44 +9,46 @@ point is exercised by every run. A plugin package declares, in its ``pyproject.t
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
-
 from pydantic import ValidationError
 
-from teachkit.errors import RecipeError
+from teachkit.errors import PluginError, RecipeError
 from teachkit.recipe.base import TeacherConfig
-from teachkit.teachers.base import Backend
+from teachkit.registry import Registry
+from teachkit.teachers.backend import Backend
 
-__all__ = ["available_backends", "backend_class", "build_backend"]
+__all__ = ["BACKENDS", "available_backends", "backend_class", "build_backend", "register_backend"]
 
-GROUP = "teachkit.teachers"
-_extra: dict[str, type[Backend]] = {}
+
+def _check(obj: object) -> str | None:
+    if isinstance(obj, type) and issubclass(obj, Backend):
+        return None
+    return f"it is {obj!r}, not a subclass of teachkit.teachers.backend.Backend"
+
+
+BACKENDS: Registry[type[Backend]] = Registry("teachkit.teachers", "teacher backend", _check)
 
 
 def register_backend(cls: type[Backend]) -> None:
     """Register a backend class in-process (tests and notebooks; packages use entry points)."""
-    _extra[cls.id] = cls
+    BACKENDS.register(cls.id, cls)
 
 
 def available_backends() -> list[str]:
-    names = {ep.name for ep in entry_points(group=GROUP)} | set(_extra)
-    return sorted(names)
+    return BACKENDS.names()
 
 
 def backend_class(name: str) -> type[Backend]:
-    if name in _extra:
-        return _extra[name]
-    for ep in entry_points(group=GROUP):
-        if ep.name == name:
-            cls = ep.load()
-            if not (isinstance(cls, type) and issubclass(cls, Backend)):
-                raise RecipeError(f"The teacher backend {name!r} ({ep.value}) is not a Backend.")
-            return cls
-    known = ", ".join(available_backends()) or "none"
-    raise RecipeError(
-        f"teacher.backend: unknown backend {name!r}. Available backends: {known}. "
-        "A plugin backend must be installed to be found."
-    )
+    try:
+        return BACKENDS.get(name)
+    except PluginError as exc:
+        if exc.context.get("module"):
+            raise
+        known = ", ".join(available_backends()) or "none"
+        raise PluginError(
+            f"teacher.backend: unknown backend {name!r}. Available backends: {known}. "
+            "A plugin backend must be installed to be found.",
+            backend=name,
+        ) from None
 
 
 def build_backend(config: TeacherConfig) -> Backend:
@@ -59,6 +61,8 @@ def build_backend(config: TeacherConfig) -> Backend:
             for err in exc.errors()
         )
         raise RecipeError(
-            f"The {config.backend} backend's options are invalid: {problems}."
+            f"The {config.backend} backend's options are invalid: {problems}.",
+            backend=config.backend,
+            model=config.model,
         ) from exc
     return cls(config, options)

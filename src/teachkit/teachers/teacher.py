@@ -11,10 +11,10 @@ import time
 from typing import Any
 
 from teachkit.recipe.base import Prices, TeacherConfig
-from teachkit.teachers.base import Backend, Capabilities, Request, Response, Usage, request_key
+from teachkit.teachers.backend import Backend, Capabilities, Request, Response, Usage, request_key
 from teachkit.teachers.cache import RequestCache
-from teachkit.teachers.control import Controller
-from teachkit.teachers.pricing import estimate_cost, estimate_request_tokens, price_for
+from teachkit.teachers.cost import estimate_cost, estimate_request_tokens, price_for
+from teachkit.teachers.limiter import Controller
 from teachkit.teachers.registry import build_backend
 
 __all__ = ["Teacher"]
@@ -46,7 +46,12 @@ class Teacher:
         self.busy_seconds = 0.0
         self._started = False
         #: USD per million tokens (None: unknown, cost counts as 0)
-        self.prices: Prices | None = price_for(self.backend.id, self.backend.model, config.prices)
+        self.prices: Prices | None = price_for(
+            self.backend.id,
+            self.backend.model,
+            config.prices,
+            local=self.backend.capabilities.local,
+        )
         if self.prices is None:
             log.info(
                 "%s: no price known for %s model %r; its cost counts as 0 (set teacher.prices)",

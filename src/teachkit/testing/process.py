@@ -1,7 +1,7 @@
 """Run the fake server until stopped, or in a child process of its own.
 
 A benchmark must not let client and server share one event loop (each would slow the other), so
-:class:`FakeServerProcess` starts ``python -m teachkit.testing`` (the ``teachkit serve-fake``
+:class:`FakeServerProcess` starts ``python -m teachkit serve-fake`` (the ``teachkit serve-fake``
 command) and reads the URL it prints once listening.
 """
 
@@ -79,7 +79,8 @@ class FakeServerProcess:
         self.args = [
             sys.executable,
             "-m",
-            "teachkit.testing",
+            "teachkit",
+            "serve-fake",
             "--port",
             str(port),
             "--latency",

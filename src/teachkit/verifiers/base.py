@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from teachkit.recipe.base import StrictModel
+from teachkit.recipe import kinds
 from teachkit.records import Record
 
 __all__ = ["Verdict", "Verifier", "VerifierContext", "VerifierSpecBase"]
@@ -128,8 +128,9 @@ class Verifier(ABC):
         """Release resources (stop workers)."""
 
 
-class VerifierSpecBase(StrictModel):
-    """Common keys of every verifier in a recipe (``verify`` filter's ``verifier:`` section)."""
+class VerifierSpecBase(kinds.VerifierSpecBase):
+    """Base of verifier specs (the ``verify`` filter's ``verifier:`` section): ``build`` makes
+    the verifier. Register a kind in the ``teachkit.verifiers`` entry-point group."""
 
     def build(self, ctx: VerifierContext) -> Verifier:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not implement build()")

@@ -31,8 +31,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from teachkit.filters.text import FieldRef, field_text
-from teachkit.records import Record
+from teachkit.records import FieldRef, Record, field_text, meta_value
 from teachkit.sandbox import Limits, SandboxConfig, SandboxPool
 from teachkit.sandbox.harness import Outcome, Tests, harness_program, read_outcome
 from teachkit.verifiers.base import Verdict, Verifier, VerifierContext, VerifierSpecBase
@@ -159,9 +158,5 @@ def _raw(record: Record, field: str) -> Any:
     """A field's value as stored (lists stay lists), '' when absent."""
     if not field.startswith("meta."):
         return field_text(record, field)
-    value: Any = record.meta
-    for key in field[5:].split("."):
-        if not isinstance(value, dict) or key not in value:
-            return ""
-        value = value[key]
-    return value
+    value = meta_value(record.meta, field[5:])
+    return "" if value is None else value
