@@ -135,3 +135,23 @@ async def test_describe_names_the_layers(verifier: PythonVerifier) -> None:
     await verifier.start()
     described = verifier.describe()
     assert described["kind"] == "python" and "layers" in described["sandbox"]
+
+
+async def test_in_the_verify_filter_from_a_recipe_section() -> None:
+    from teachkit.filters.base import KEEP, Drop, FilterContext
+    from teachkit.filters.verify import VerifySpec
+
+    ctx = FilterContext(base_dir=Path("."), seed=0, teacher_factory=lambda c, n: None)  # type: ignore[arg-type,return-value]
+    section = {"kind": "verify", "verifier": {"kind": "python", "timeout": 5, "workers": 1}}
+    flt = VerifySpec.model_validate(section).build(ctx)
+    await flt.start()
+    try:
+        tests = ["assert square(3) == 9"]
+        good = record(f"```python\n{SQUARE}```", tests=tests)
+        assert await flt.check(good) is KEEP
+        assert good.meta["verdicts"][flt.name]["reason"] == "passed"
+        dropped = await flt.check(record("def square(x):\n    return 0", tests=tests))
+        assert isinstance(dropped, Drop) and dropped.reason == "assertion_failed"
+        assert flt.stats()["verifier"]["sandbox"]["strong"] in (True, False)
+    finally:
+        await flt.aclose()
