@@ -36,7 +36,6 @@ import types
 import _kernel as k  # type: ignore[import-not-found]
 
 REPORT_FD, BASE_FD, SEAL_FD = 3, 4, 5  # the report pipe, the prepared Landlock rulesets
-MAC_SIZE = 32
 SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 
 
@@ -345,96 +344,3 @@ def rulesets(workdir: str) -> list[int]:
 def _seal_paths(workdir: str) -> tuple[list[str], list[str]]:
     readable = [os.path.join("/", n) for n in os.listdir("/") if n not in ("proc", "sys")]
     return [workdir, "/dev/null"], readable
-
-
-def parse_frames(data: bytes, key: bytes) -> tuple[list[bytes], bool, int, str | None, str | None]:
-    """Split the report channel's bytes: authenticated messages, whether a valid end marker
-    arrived, how many frames failed authentication, the uncaught exception type, setup error."""
-    messages: list[bytes] = []
-    finished, forged, exception, setup = False, 0, None, None
-    seq, at = 0, 0
-    while at + 5 <= len(data):
-        kind, size = struct.unpack(">cI", data[at : at + 5])
-        body_end = at + 5 + size
-        if kind in (b"X", b"S"):
-            text = data[at + 5 : body_end].decode("utf-8", "replace")[:500]
-            if kind == b"X":
-                exception = text
-            else:
-                setup = text
-            at = body_end
-            continue
-        if body_end + MAC_SIZE > len(data) or kind not in (b"M", b"E"):
-            forged += 1
-            break
-        body = data[at:body_end]
-        expected = _hashlib.hmac_digest(key, struct.pack(">Q", seq + 1) + body, "sha256")
-        if expected != data[body_end : body_end + MAC_SIZE] or finished:
-            forged += 1
-        else:
-            seq += 1
-            if kind == b"E":
-                finished = True
-            messages.append(data[at + 5 : body_end])
-        at = body_end + MAC_SIZE
-    return messages, finished, forged, exception, setup
-
-
-def kill_weak(pid: int, config: dict[str, object]) -> int:
-    """Without a PID namespace: kill what the program left. As root, a killer process with the
-    worker's own unprivileged uid sends kill(-1), which reaches that uid's processes only; else
-    the process tree below this subreaper is walked."""
-    import time
-
-    uid = config.get("child_uid")
-    reaped = 0
-    for _ in range(200):
-        if isinstance(uid, int) and uid > 0:
-            killer = os.fork()
-            if killer == 0:
-                try:
-                    os.setgroups([])
-                    os.setresgid(uid, uid, uid)
-                    os.setresuid(uid, uid, uid)
-                    if os.getresuid() == (uid, uid, uid):
-                        os.kill(-1, signal.SIGKILL)
-                finally:
-                    os._exit(0)
-            os.waitpid(killer, 0)
-        else:
-            for child_pid in _descendants(os.getpid()):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(child_pid, signal.SIGKILL)
-        found_any = False
-        while True:
-            try:
-                found, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return reaped
-            if not found:
-                break
-            found_any = True
-            if found != pid:
-                reaped += 1
-        if not found_any:
-            time.sleep(0.005)
-    return reaped
-
-
-def _descendants(root: int) -> list[int]:
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        try:
-            tasks = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                with open(f"/proc/{pid}/task/{task}/children") as f:
-                    kids = [int(x) for x in f.read().split()]
-            except OSError:
-                continue
-            found.extend(kids)
-            todo.extend(kids)
-    return found

@@ -25,7 +25,6 @@ import contextlib
 import fcntl
 import json
 import os
-import select
 import signal
 import socket
 import struct
@@ -33,6 +32,7 @@ import sys
 import time
 from typing import NamedTuple
 
+import _collect  # type: ignore[import-not-found]
 import _kernel as k  # type: ignore[import-not-found]
 import _runtime  # type: ignore[import-not-found]
 
@@ -319,7 +319,7 @@ class _Server:
         stdin += base64.b64decode(str(request.get("stdin", "")))
         pid = child.pid
         started = time.monotonic()
-        collector = _Collector(child.key, child.out, child.err, child.rep, limits)
+        collector = _collect.Collector(child.key, child.out, child.err, child.rep, limits)
         exited, limit = collector.wait(pid, child.in_w, stdin, started + float(limits["wall"]))
         if not exited:  # stop the program now; its status is read before the rest is reaped
             with contextlib.suppress(ProcessLookupError):
@@ -330,7 +330,7 @@ class _Server:
         collector.drain()
         if self.workbase:
             _rmtree(child.workdir)
-        result = collector.result()
+        result: dict[str, object] = collector.result()
         result["clean"] = self.empty_tmpfs() if self.pid1 else not os.path.exists(child.workdir)
         result.update(
             op="result",
@@ -341,7 +341,7 @@ class _Server:
             max_rss_kb=usage.ru_maxrss,
             leftover=leftover,
         )
-        result["limit"] = limit or _limit_from_status(status, result)
+        result["limit"] = limit or _collect.limit_from_status(status, result)
         return result
 
     def kill_all(self, pid: int) -> int:
@@ -358,10 +358,7 @@ class _Server:
                     return reaped
                 if found != pid:
                     reaped += 1
-        return int(_runtime.kill_weak(pid, self.config))
-
-
-_F_SETPIPE_SZ = 1031
+        return int(_collect.kill_weak(pid, self.config))
 
 
 class _Pending(NamedTuple):
@@ -374,123 +371,6 @@ class _Pending(NamedTuple):
     err: int
     rep: int
     workdir: str
-
-
-class _Collector:
-    """Read a child's stdout, stderr and report channel, within their caps."""
-
-    def __init__(self, key: bytes, out: int, err: int, rep: int, limits: dict[str, float]) -> None:
-        self.key, self.out, self.err, self.rep = key, out, err, rep
-        self.caps = {out: int(limits["output"]), err: int(limits["output"]), rep: 1 << 20}
-        self.data = {out: bytearray(), err: bytearray(), rep: bytearray()}
-        self.over = {out: False, err: False, rep: False}
-
-    def wait(self, pid: int, in_w: int, stdin: bytes, deadline: float) -> tuple[bool, str | None]:
-        """Until the child exits, the deadline passes or its output goes over the cap. The
-        report pipe is made as large as its cap and read afterwards, so frames written during
-        the run wake nobody (on a loaded machine every wake-up costs)."""
-        poller = select.poll()
-        watched = [self.out, self.err]
-        try:
-            fcntl.fcntl(self.rep, _F_SETPIPE_SZ, self.caps[self.rep])
-        except OSError:
-            watched.append(self.rep)
-        for fd in watched:
-            poller.register(fd, select.POLLIN)
-        try:
-            pidfd: int | None = os.pidfd_open(pid)
-        except OSError:
-            pidfd = None
-        if pidfd is not None:
-            poller.register(pidfd, select.POLLIN)
-        pending = memoryview(stdin)
-        os.set_blocking(in_w, False)
-        with contextlib.suppress(BlockingIOError, BrokenPipeError):
-            pending = pending[os.write(in_w, pending[: 1 << 16]) :] if pending else pending
-        if pending:
-            poller.register(in_w, select.POLLOUT)
-        else:
-            os.close(in_w)
-        try:
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False, "timeout"
-                wait = left if pidfd is not None else min(left, 0.01)
-                for fd, _event in poller.poll(wait * 1000):
-                    if fd == pidfd:
-                        return True, None
-                    if fd == in_w:
-                        try:
-                            pending = pending[os.write(in_w, pending[: 1 << 16]) :]
-                        except BlockingIOError:
-                            continue
-                        except BrokenPipeError:  # the program closed its stdin
-                            pending = pending[:0]
-                        if not pending:
-                            poller.unregister(in_w)
-                            os.close(in_w)
-                        continue
-                    if not self._read(fd):
-                        poller.unregister(fd)
-                    if self.over[self.out] or self.over[self.err]:
-                        return False, "output"
-                if pidfd is None and os.waitpid(pid, os.WNOHANG | os.WNOWAIT)[0]:
-                    return True, None
-        finally:
-            if pidfd is not None:
-                os.close(pidfd)
-            if pending:
-                os.close(in_w)
-
-    def _read(self, fd: int, *, drain: bool = False) -> bool:
-        try:
-            chunk = os.read(fd, 1 << 16)
-        except BlockingIOError:
-            return not drain
-        if not chunk:
-            return False
-        room = self.caps[fd] - len(self.data[fd])
-        self.data[fd] += chunk[: max(room, 0)]
-        if len(chunk) > room:
-            self.over[fd] = True
-        return True
-
-    def drain(self) -> None:
-        """Read what is left; every writer is dead by now, so each pipe ends in EOF."""
-        for fd in (self.out, self.err, self.rep):
-            os.set_blocking(fd, False)
-            while self._read(fd, drain=True):
-                pass
-            os.close(fd)
-
-    def result(self) -> dict[str, object]:
-        messages, finished, forged, exception, setup = _runtime.parse_frames(
-            bytes(self.data[self.rep]), self.key
-        )
-        return {
-            "stdout": base64.b64encode(bytes(self.data[self.out])).decode(),
-            "stderr": base64.b64encode(bytes(self.data[self.err])).decode(),
-            "stdout_truncated": self.over[self.out],
-            "stderr_truncated": self.over[self.err],
-            "messages": [base64.b64encode(m).decode() for m in messages],
-            "finished": finished,
-            "forged": forged,
-            "exception": exception,
-            "setup_error": setup,
-        }
-
-
-def _limit_from_status(status: int, result: dict[str, object]) -> str | None:
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        if sig == signal.SIGXCPU:
-            return "cpu"
-        if sig == signal.SIGXFSZ:
-            return "file_size"
-    if result.get("exception") == "MemoryError":
-        return "memory"
-    return None
 
 
 def _weak_workbase() -> str:
