@@ -27,6 +27,13 @@ SetOption = typer.Option(
     "(repeatable; values are parsed as YAML and validated like the file).",
 )
 
+AllowPathOption = typer.Option(
+    None,
+    "--allow-path",
+    help="Let the recipe read data files in this folder too (repeatable). By default a recipe "
+    "reads files only inside its own folder.",
+)
+
 #: exit codes of runs that ended without their records
 _STATUS_CODES = {"complete": 0, "already_complete": 0, "incomplete": 9, "exhausted": 9}
 
@@ -138,9 +145,10 @@ def run_command(
         False, "--dry-run", help="Print requests, tokens and cost; call no teacher."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    allow_paths: list[Path] | None = AllowPathOption,
 ) -> None:
     """Run a recipe into a run directory; run it again to resume after a crash or kill."""
-    loaded = load_recipe(recipe, overrides or [])
+    loaded = load_recipe(recipe, overrides or [], allow_paths=allow_paths or [])
     if dry_run:
         estimate = plan(loaded)
         table = Table(title="Dry run (no teacher called)", show_edge=False)
