@@ -103,6 +103,7 @@ class TemplatedGenerator(Generator):
         self.next_index = 0
         self.accepted_axes: list[dict[str, str]] = []
         self.parse_failures: Counter[str] = Counter()
+        self._request(0, self.sampler.values(0), 0)  # a prompt that cannot render fails here
 
     # --- jobs -------------------------------------------------------------------------------
     def restore(self, state: Any) -> None:

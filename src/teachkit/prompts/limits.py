@@ -295,6 +295,8 @@ def _limited_range(*args: int) -> range:
 
 def _limited_lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
     limits = current_budget().limits
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (n, min, max)):
+        raise RecipeError("lipsum() takes whole numbers: lipsum(n=5, html=True, min=20, max=100)")
     _ints((n, min, max), limits)
     if n * max * 12 > limits.max_chars:
         raise _too_big("lipsum()", n * max * 12, limits)
