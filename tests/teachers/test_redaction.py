@@ -203,3 +203,15 @@ async def test_a_key_sent_elsewhere_is_warned_about_once(
         TeacherConfig(backend="openai", base_url="http://127.0.0.1:9/v1", api_key_env="NOPE_X")
     ).aclose()
     assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+
+
+@pytest.mark.parametrize("backend", ["openai", "anthropic"])
+@pytest.mark.parametrize("header", ["Authorization", "x-api-key", "Cookie", "X-Auth-Token"])
+def test_extra_headers_cannot_carry_credentials(backend: str, header: str) -> None:
+    from teachkit.teachers.registry import build_backend
+
+    config = TeacherConfig(
+        backend=backend, base_url="http://127.0.0.1:9", options={"extra_headers": {header: "v"}}
+    )
+    with pytest.raises(RecipeError, match="api_key_env"):
+        build_backend(config)

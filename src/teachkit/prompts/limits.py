@@ -235,7 +235,25 @@ _GROWING: dict[str, Estimator] = {
 }
 
 
-def _foresee(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+def bounded_list(items: Iterator[Any]) -> list[Any]:
+    """An iterator's items (e.g. from ``map``), refusing past the value bounds while reading,
+    so a lazy sequence of large values cannot be gathered into an unbounded list."""
+    budget = current_budget()
+    limits = budget.limits
+    gathered: list[Any] = []
+    total = 0
+    for item in items:
+        budget.tick()
+        total += _size(item, limits.max_chars) if isinstance(item, str | bytes) else 1
+        gathered.append(item)
+        if total > limits.max_chars or len(gathered) > limits.max_items:
+            raise _too_big("a sequence", max(total, len(gathered)), limits)
+    return gathered
+
+
+def _foresee(
+    name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any], method: bool = False
+) -> None:
     """Refuse a growing operation whose result is foreseen past the bounds."""
     limits = current_budget().limits
     _ints(args, limits)
@@ -244,7 +262,9 @@ def _foresee(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any
     size = 0
     if estimate is not None:
         size = estimate(value, args, kwargs, limits)
-    elif name == "join":
+    elif name == "join" and method:  # sep.join(items)
+        size = _join(args[0] if args else (), str(value), limits)
+    elif name == "join":  # items|join(sep)
         size = _join(value, str(_arg(args, kwargs, 0, "d", "")), limits)
     elif name in ("format", "format_map") and isinstance(value, str):
         values = list(args) + list(kwargs.values())
@@ -262,7 +282,10 @@ def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         current_budget().tick()
-        rest = args[1:] if passes is not None else args
+        first = 1 if passes is not None else 0
+        if len(args) > first and isinstance(args[first], Iterator):  # a lazy map/select
+            args = (*args[:first], bounded_list(args[first]), *args[first + 1 :])
+        rest = args[first:]
         value, extra = (rest[0], rest[1:]) if rest else (None, ())
         if name == "format" and isinstance(value, str):
             limits = current_budget().limits
@@ -379,7 +402,9 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
         if isinstance(target, types.BuiltinMethodType | types.MethodWrapperType):
             owner = getattr(target, "__self__", None)
             if isinstance(owner, str | bytes | list | tuple | dict | int):
-                _foresee(target.__name__, owner, args, kwargs)
+                if args and isinstance(args[0], Iterator):  # "-".join(lazy items)
+                    args = (bounded_list(args[0]), *args[1:])
+                _foresee(target.__name__, owner, args, kwargs, method=True)
         return check_value(super().call(__context, __obj, *args, **kwargs))
 
 

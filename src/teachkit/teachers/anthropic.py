@@ -13,13 +13,19 @@ import asyncio
 from typing import Any, ClassVar
 
 import orjson
-from pydantic import Field
+from pydantic import Field, field_validator
 from yarl import URL
 
 from teachkit.errors import RetryableError
 from teachkit.recipe.base import TeacherConfig
 from teachkit.teachers.backend import BackendOptions, Capabilities, Request, Response, Usage
-from teachkit.teachers.http import HttpBackend, endpoint, merge_choices, safe_url
+from teachkit.teachers.http import (
+    HttpBackend,
+    credential_free_headers,
+    endpoint,
+    merge_choices,
+    safe_url,
+)
 
 __all__ = ["AnthropicBackend", "AnthropicOptions"]
 
@@ -52,6 +58,8 @@ class AnthropicOptions(BackendOptions):
     extra_body: dict[str, Any] = Field(default_factory=dict)
     #: extra headers such as ``anthropic-beta`` (never secrets)
     extra_headers: dict[str, str] = Field(default_factory=dict)
+
+    _headers = field_validator("extra_headers")(credential_free_headers)
 
 
 def _root(base_url: str) -> str:

@@ -37,6 +37,7 @@ from teachkit.teachers.backend import Backend, OptionsT, Response
 __all__ = [
     "HttpBackend",
     "HttpClient",
+    "credential_free_headers",
     "endpoint",
     "is_local_url",
     "merge_choices",
@@ -71,6 +72,21 @@ def is_local_url(url: str) -> bool:
 def safe_url(url: str) -> str:
     """``url`` without user, password or query string (where secrets hide)."""
     return str(URL(url).with_user(None).with_query(None).with_fragment(None))
+
+
+#: header names that carry credentials: never from a recipe (it would land in the resolved copy)
+_SECRET_HEADERS = re.compile(r"authorization|api[-_]?key|token|secret|cookie|session", re.I)
+
+
+def credential_free_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Validator of ``extra_headers``: refuse a header that would carry a credential."""
+    for name in headers:
+        if _SECRET_HEADERS.search(name):
+            raise ValueError(
+                f"extra_headers must not set {name!r}: the key would be written into the run "
+                "directory. Put it in an environment variable and name it with api_key_env"
+            )
+    return headers
 
 
 def endpoint(base_url: str, path: str) -> str:

@@ -13,14 +13,20 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from yarl import URL
 
 from teachkit.errors import RetryableError
 from teachkit.recipe.base import TeacherConfig
 from teachkit.teachers.backend import BackendOptions, Capabilities, Request, Response, Usage
 from teachkit.teachers.cost import estimate_request_tokens, estimate_tokens
-from teachkit.teachers.http import HttpBackend, endpoint, merge_choices, safe_url
+from teachkit.teachers.http import (
+    HttpBackend,
+    credential_free_headers,
+    endpoint,
+    merge_choices,
+    safe_url,
+)
 
 __all__ = ["OpenAIBackend", "OpenAIOptions", "derive_seed"]
 
@@ -58,6 +64,8 @@ class OpenAIOptions(BackendOptions):
     extra_body: dict[str, Any] = Field(default_factory=dict)
     #: extra headers (never secrets: the key comes from ``api_key_env`` only)
     extra_headers: dict[str, str] = Field(default_factory=dict)
+
+    _headers = field_validator("extra_headers")(credential_free_headers)
 
 
 class OpenAIBackend(HttpBackend[OpenAIOptions]):

@@ -86,4 +86,6 @@ class Redactor:
             response.texts = cleaned
         if any(secret in response.model for secret in self.secrets):
             response.model = MASK
+        if any(secret in reason for reason in response.finish_reasons for secret in self.secrets):
+            response.finish_reasons = [self.text(reason) for reason in response.finish_reasons]
         return response
