@@ -24,7 +24,7 @@ import orjson
 from teachkit.errors import DataError
 from teachkit.recipe.paths import resolve_input
 
-__all__ = ["SHIPPED_SEEDS", "SeedTask", "load_seed_tasks", "read_seed_file"]
+__all__ = ["SHIPPED_SEEDS", "SeedTask", "load_seed_tasks", "read_seed_file", "resolve_seed_path"]
 
 #: the seed file that ships inside the package
 SHIPPED_SEEDS = "teachkit:seed_tasks.jsonl"
@@ -42,6 +42,15 @@ class SeedTask:
     name: str = ""
 
 
+def resolve_seed_path(
+    location: str, base_dir: str | Path, allowed: Iterable[str | Path] = ()
+) -> Path:
+    """The file on disk that a ``seeds`` (or ``against``) value names: a relative path taken
+    from ``base_dir`` (the recipe's folder), confined to it or to ``allowed``
+    (:func:`teachkit.recipe.paths.resolve_input`). Every seed file on disk is found here."""
+    return resolve_input(location, base_dir, allowed=allowed, what="seed file")
+
+
 def _read_text(
     location: str, base_dir: str | Path, allowed: Iterable[str | Path] = ()
 ) -> tuple[str, str]:
@@ -53,19 +62,23 @@ def _read_text(
         if not plain or not resource.is_file():
             raise DataError(
                 f"teachkit ships no seed file named {name!r}. Use {SHIPPED_SEEDS!r} or the path of "
-                "your own JSONL seed file."
+                "your own JSONL seed file.",
+                path=location,
             )
         return resource.read_text(encoding="utf-8"), location
-    path = resolve_input(location, base_dir, allowed=allowed, what="seed file")
+    path = resolve_seed_path(location, base_dir, allowed)
     if not path.is_file():
         raise DataError(
             f"The seed file {path} does not exist. Check the 'seeds' path (relative paths are "
-            "resolved against the recipe's folder)."
+            "resolved against the recipe's folder).",
+            path=str(path),
         )
     try:
         return path.read_text(encoding="utf-8"), str(path)
     except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"The seed file {path} cannot be read as UTF-8 text: {exc}.") from exc
+        raise DataError(
+            f"The seed file {path} cannot be read as UTF-8 text: {exc}.", path=str(path)
+        ) from exc
 
 
 def _text(value: Any, where: str, key: str) -> str:
@@ -140,14 +153,20 @@ def read_seed_file(text: str, where: str) -> list[SeedTask]:
             continue
         place = f"{where}, line {line_no}"
         try:
-            data = orjson.loads(line)
+            tasks.append(_parse_line(orjson.loads(line), place, line_no))
         except orjson.JSONDecodeError as exc:
             raise DataError(
-                f"{place}: not valid JSON ({exc}). Each line must hold one JSON object."
+                f"{place}: not valid JSON ({exc}). Each line must hold one JSON object.",
+                path=where,
+                line=line_no,
             ) from exc
-        tasks.append(_parse_line(data, place, line_no))
+        except DataError as exc:  # the line's problem, raised without its place
+            exc.context.update(path=where, line=line_no)
+            raise
     if not tasks:
-        raise DataError(f"The seed file {where} holds no seed tasks; add one JSON object per line.")
+        raise DataError(
+            f"The seed file {where} holds no seed tasks; add one JSON object per line.", path=where
+        )
     return tasks
 
 
