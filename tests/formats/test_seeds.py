@@ -83,9 +83,9 @@ def test_errors_carry_path_and_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"instruction": "ok"}\n\n{"instruction": 3}\n')
     with pytest.raises(DataError) as info:
-        load_seed_tasks(str(path))
+        load_seed_tasks(str(path), base_dir=tmp_path)
     assert info.value.context == {"path": str(path), "line": 3}
     path.write_text("\n")
     with pytest.raises(DataError) as info:
-        load_seed_tasks(str(path))
+        load_seed_tasks(str(path), base_dir=tmp_path)
     assert info.value.context == {"path": str(path)}
