@@ -35,7 +35,7 @@ from teachkit.records import Record
 from teachkit.rundir.layout import RunDir, atomic_write
 from teachkit.rundir.store import read_accepted, read_rejected
 
-__all__ = ["REPORT_FILE", "after_run", "quality", "report"]
+__all__ = ["REPORT_FILE", "after_run", "quality", "read_resolved_recipe", "report"]
 
 log = logging.getLogger("teachkit")
 
@@ -44,7 +44,7 @@ _EXAMPLES = 3
 _MAP_SAMPLE = 1500
 
 
-def _resolved_recipe(run_dir: Path) -> Recipe | None:
+def read_resolved_recipe(run_dir: Path) -> Recipe | None:
     path = run_dir / "recipe.resolved.yaml"
     if not path.is_file():
         return None
@@ -109,7 +109,7 @@ def quality(
     """
     rundir = RunDir(run_dir)
     manifest = _manifest(rundir)
-    recipe = recipe or _resolved_recipe(rundir.path)
+    recipe = recipe or read_resolved_recipe(rundir.path)
     config = recipe.quality if recipe is not None else QualityConfig()
     ref_path = (
         Path(reference).resolve() if reference is not None else _reference_path(recipe, rundir.path)
@@ -267,7 +267,7 @@ def report(
     if refresh or reference is not None or not isinstance(manifest.get("quality"), dict):
         quality(rundir.path, reference=reference, embeddings=embeddings)
         manifest = _manifest(rundir)
-    recipe = _resolved_recipe(rundir.path)
+    recipe = read_resolved_recipe(rundir.path)
     seed = recipe.seed if recipe is not None else 0
     panel_info = manifest.get("quality") or {}
     field = panel_info.get("main_field") or "user"

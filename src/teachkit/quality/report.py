@@ -259,7 +259,9 @@ def render_report(data: ReportData) -> str:
     m = data.manifest
     status = str(m.get("status", "unknown"))
     ok = status in ("complete", "already_complete")
-    teacher: dict[str, Any] = next(iter(((m.get("usage") or {}).get("teachers") or {}).values()), {})
+    teacher: dict[str, Any] = next(
+        iter(((m.get("usage") or {}).get("teachers") or {}).values()), {}
+    )
     lineage = data.lineage or {}
     student = (lineage.get("student") or {}).get("label") if lineage.get("student") else None
     line = f"teacher {esc(teacher.get('model', '?'))}"
