@@ -84,11 +84,31 @@ def _export_validation(run_dir: Path, recipe: Recipe | None) -> tuple[Path, list
     meta = folder / "metadata.jsonl"
     if meta.is_file():
         rows = [orjson.loads(line) for line in meta.read_bytes().splitlines() if line.strip()]
-        sources = [r.get("source", "real") for r in rows if r.get("split") == "validation"]
-        if len(sources) == len(records):
-            for record, source in zip(records, sources, strict=True):
-                record.meta["source"] = source
+        rows = [r for r in rows if r.get("split") == "validation"]
+        if len(rows) == len(records):
+            originals: dict[str, dict[str, dict[str, Any]]] = {}
+            for record, row in zip(records, rows, strict=True):
+                record.meta["source"] = row.get("source", "real")
+                record.meta.update(_original_meta(row.get("origin"), originals))
     return path, records
+
+
+def _original_meta(
+    origin: Any, cache: dict[str, dict[str, dict[str, Any]]]
+) -> dict[str, Any]:
+    """The category and axes of a real row, from the user's file it came from (the exported
+    rows hold only what a trainer reads; metadata.jsonl says where each came from)."""
+    if not isinstance(origin, dict) or not isinstance(origin.get("path"), str):
+        return {}
+    path = origin["path"]
+    if path not in cache:
+        cache[path] = {}
+        if Path(path).is_file():
+            for record in read_records(path):
+                where = (record.meta.get("origin") or {}).get("line")
+                cache[path][str(where)] = record.meta
+    found = cache[path].get(str(origin.get("line")), {})
+    return {k: found[k] for k in ("category", "axes") if k in found}
 
 
 def _sides(
