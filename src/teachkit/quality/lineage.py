@@ -201,7 +201,11 @@ def _spec_files(model: Any, where: str) -> Iterator[tuple[str, str]]:
             yield from _spec_files(item, f"{where}[{i}]")
     elif isinstance(model, dict):
         for key, item in model.items():
-            yield from _spec_files(item, f"{where}.{key}")
+            if key in _FILE_FIELDS:
+                for text in _strings(item):
+                    yield f"{where}.{key}", text
+            else:
+                yield from _spec_files(item, f"{where}.{key}")
 
 
 def input_files(recipe: Recipe) -> list[tuple[str, Path]]:
