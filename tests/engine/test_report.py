@@ -17,7 +17,23 @@ from teachkit.engine.report import report
 from teachkit.quality.report import SECTIONS
 from teachkit.recipe.load import parse_recipe
 
-_WORDS = "the a water air cloud cold warm light rises falls moves quickly because sky heat".split()
+_WORDS = [
+    "the",
+    "a",
+    "water",
+    "air",
+    "cloud",
+    "cold",
+    "warm",
+    "light",
+    "rises",
+    "falls",
+    "moves",
+    "quickly",
+    "because",
+    "sky",
+    "heat",
+]
 #: every chart a complete run with axes, drops and a reference draws
 CHARTS = ("funnel", "drops", "lengths-user", "lengths-assistant", "similarity", "map", "axes")
 
@@ -33,8 +49,12 @@ def _answer(request: Any) -> str:
 
 def _real(path: Path) -> Path:
     rows = [
-        {"messages": [{"role": "user", "content": f"Why does the {w} change at {i} o'clock?"},
-                      {"role": "assistant", "content": f"Because the {w} follows the sun."}]}
+        {
+            "messages": [
+                {"role": "user", "content": f"Why does the {w} change at {i} o'clock?"},
+                {"role": "assistant", "content": f"Because the {w} follows the sun."},
+            ]
+        }
         for i, w in enumerate(["sky", "sea", "wind", "light", "air", "cloud"])
     ]
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
@@ -44,17 +64,24 @@ def _real(path: Path) -> Path:
 @pytest.fixture
 def small_run(tmp_path: Path, scripted: Any) -> Path:
     ScriptedBackend.script = staticmethod(_answer)
-    recipe = parse_recipe({
-        "name": "report-demo",
-        "teacher": {"backend": "scripted"},
-        "generator": {
-            "kind": "templated", "count": 24,
-            "axes": {"topic": ["rain", "snow", "wind", "sun", "fog"], "tone": ["plain", "fun", "formal"]},
-            "prompt": "Explain {{ topic }} in a {{ tone }} tone, see https://example.com/{{ topic }}.",
-        },
-        "filters": [{"kind": "rules", "min_words": 5}],
-        "quality": {"reference": str(_real(tmp_path / "real.jsonl")), "embeddings": False},
-    })
+    recipe = parse_recipe(
+        {
+            "name": "report-demo",
+            "teacher": {"backend": "scripted"},
+            "generator": {
+                "kind": "templated",
+                "count": 24,
+                "axes": {
+                    "topic": ["rain", "snow", "wind", "sun", "fog"],
+                    "tone": ["plain", "fun", "formal"],
+                },
+                "prompt": "Explain {{ topic }} in a {{ tone }} tone, see https://example.com/{{ "
+                "topic }}.",
+            },
+            "filters": [{"kind": "rules", "min_words": 5}],
+            "quality": {"reference": str(_real(tmp_path / "real.jsonl")), "embeddings": False},
+        }
+    )
     summary = teachkit.run(recipe, tmp_path / "run")
     assert summary.status == "complete"
     assert summary.report == tmp_path / "run" / "report.html"
@@ -90,7 +117,9 @@ def test_the_report_of_a_real_run(small_run: Path) -> None:
     quality = manifest["quality"]
     assert quality["main_field"] == "user" and set(quality["fields"]) == {"user", "assistant"}
     assert quality["reference"]["records"] == 6
-    assert quality["embeddings"]["used"] is False and "switched off" in quality["embeddings"]["reason"]
+    assert (
+        quality["embeddings"]["used"] is False and "switched off" in quality["embeddings"]["reason"]
+    )
     for anchor, title in SECTIONS:
         assert f'id="{anchor}"' in html and title in html
     for name in CHARTS:
@@ -122,7 +151,7 @@ def test_report_on_demand_with_a_refresh(small_run: Path) -> None:
     assert path == small_run / "report.html" and path.is_file()
     assert "quality" in orjson.loads(manifest.read_bytes())
     other = report(small_run, out=small_run.parent / "copy.html")
-    assert other.read_text() .startswith("<!DOCTYPE html>")
+    assert other.read_text().startswith("<!DOCTYPE html>")
 
 
 def test_report_in_chromium(small_run: Path, tmp_path: Path) -> None:

@@ -25,9 +25,13 @@ PLAN = {0: "win", 1: "win", 2: "win", 3: "loss", 4: "loss", 5: "tie", 6: "first"
 
 def _write_real(path: Path) -> Path:
     rows = [
-        {"messages": [{"role": "user", "content": f"Question {k}: what is {k} plus {k}?"},
-                      {"role": "assistant", "content": f"REFERENCE {k} says {2 * k}."}],
-         "meta": {"category": "even" if k % 2 == 0 else "odd"}}
+        {
+            "messages": [
+                {"role": "user", "content": f"Question {k}: what is {k} plus {k}?"},
+                {"role": "assistant", "content": f"REFERENCE {k} says {2 * k}."},
+            ],
+            "meta": {"category": "even" if k % 2 == 0 else "odd"},
+        }
         for k in PLAN
     ]
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
@@ -35,14 +39,20 @@ def _write_real(path: Path) -> Path:
 
 
 def _recipe(real: Path) -> teachkit.Recipe:
-    return parse_recipe({
-        "name": "evalme",
-        "teacher": {"backend": "scripted"},
-        "generator": {"kind": "templated", "count": 4, "axes": {"t": ["a", "b", "c", "d"]},
-                      "prompt": "Say something about {{ t }}."},
-        "export": {"format": "chat", "validation": str(real)},
-        "quality": {"embeddings": False},
-    })
+    return parse_recipe(
+        {
+            "name": "evalme",
+            "teacher": {"backend": "scripted"},
+            "generator": {
+                "kind": "templated",
+                "count": 4,
+                "axes": {"t": ["a", "b", "c", "d"]},
+                "prompt": "Say something about {{ t }}.",
+            },
+            "export": {"format": "chat", "validation": str(real)},
+            "quality": {"embeddings": False},
+        }
+    )
 
 
 def _run(tmp_path: Path, real: Path) -> Path:
@@ -58,8 +68,10 @@ def _fake(call: FakeCall) -> str:
         return f"STUDENT {number[1]} answer." if number else "STUDENT says something."
     number = re.search(r"Question (\d+)", call.prompt)
     fate = PLAN[int(number[1])] if number else "tie"
-    first_is_student = call.prompt.index("Answer A:") < call.prompt.find("STUDENT") < (
-        call.prompt.index("Answer B:")
+    first_is_student = (
+        call.prompt.index("Answer A:")
+        < call.prompt.find("STUDENT")
+        < (call.prompt.index("Answer B:"))
     )
     if fate == "garbled":
         return "Both have merits, I cannot say."
@@ -121,31 +133,51 @@ async def test_scripted_judge_counts_exactly(tmp_path: Path, scripted: Any) -> N
 
 
 def test_against_the_teacher_and_the_missing_real_file(tmp_path: Path, scripted: Any) -> None:
-    loaded = parse_recipe({
-        "name": "noreal",
-        "teacher": {"backend": "scripted"},
-        "generator": {"kind": "templated", "count": 3, "axes": {"t": ["a", "b", "c"]},
-                      "prompt": "Say something about {{ t }}."},
-        "quality": {"embeddings": False},
-    })
+    loaded = parse_recipe(
+        {
+            "name": "noreal",
+            "teacher": {"backend": "scripted"},
+            "generator": {
+                "kind": "templated",
+                "count": 3,
+                "axes": {"t": ["a", "b", "c"]},
+                "prompt": "Say something about {{ t }}.",
+            },
+            "quality": {"embeddings": False},
+        }
+    )
     teachkit.run(loaded, tmp_path / "run")
     with pytest.raises(teachkit.errors.DataError, match="No real evaluation prompts"):
         evaluate(tmp_path / "run", student=TeacherConfig(backend="scripted"))
     real = _write_real(tmp_path / "real.jsonl")
     scripted.script = staticmethod(
-        lambda r: '{"winner": "tie"}' if "Answer A:" in (r.messages or [{}])[-1]["content"]
-        else "same answer"
+        lambda r: (
+            '{"winner": "tie"}'
+            if "Answer A:" in (r.messages or [{}])[-1]["content"]
+            else "same answer"
+        )
     )
-    result = evaluate(tmp_path / "run", student=TeacherConfig(backend="scripted"),
-                      eval_file=real, against="teacher", limit=3)
+    result = evaluate(
+        tmp_path / "run",
+        student=TeacherConfig(backend="scripted"),
+        eval_file=real,
+        against="teacher",
+        limit=3,
+    )
     assert result["against"] == "teacher"
     assert result["sides"]["real"]["prompts"] == 3 and result["sides"]["real"]["ties"] == 3
 
 
 @pytest.mark.parametrize(
     ("text", "winner"),
-    [('{"winner": "B", "reason": "x"}', "B"), ("```json\n{\"winner\": \"tie\"}\n```", "tie"),
-     ("Winner: A", "A"), ("b", "B"), ("no idea", None), ('{"winner": "C"}', None)],
+    [
+        ('{"winner": "B", "reason": "x"}', "B"),
+        ('```json\n{"winner": "tie"}\n```', "tie"),
+        ("Winner: A", "A"),
+        ("b", "B"),
+        ("no idea", None),
+        ('{"winner": "C"}', None),
+    ],
 )
 def test_parse_winner(text: str, winner: str | None) -> None:
     assert parse_winner(text) == winner

@@ -35,8 +35,12 @@ def test_every_value_type_reads_back(gguf: Any) -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"GGML" + b"\x00" * 40, b"GGUF" + struct.pack("<I", 9) + b"\x00" * 16,
-     b"GGUF" + struct.pack("<IQQ", 3, 0, 2) + struct.pack("<Q", 3) + b"ab"],
+    [
+        b"",
+        b"GGML" + b"\x00" * 40,
+        b"GGUF" + struct.pack("<I", 9) + b"\x00" * 16,
+        b"GGUF" + struct.pack("<IQQ", 3, 0, 2) + struct.pack("<Q", 3) + b"ab",
+    ],
     ids=["empty", "magic", "version", "cut"],
 )
 def test_damaged_files_are_refused_with_a_sentence(tmp_path: Path, data: bytes) -> None:

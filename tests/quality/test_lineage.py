@@ -91,9 +91,11 @@ def test_a_different_model_is_generation_zero(tmp_path: Path, scripted: Any) -> 
     assert {r["meta"]["depth"] for r in shard_rows(tmp_path / "run", "accepted")} == {0}
 
 
-def test_gguf_basename_and_size_label_identify_the_student(tmp_path: Path, gguf: Any, model_header: Any) -> None:
+def test_gguf_basename_and_size_label_identify_the_student(
+    tmp_path: Path, gguf: Any, model_header: Any
+) -> None:
     teacher = gguf("renamed-teacher.gguf", model_header("tinyteach", "7M"))
-    student = gguf("student.gguf", model_header("tinyteach", "7M", tokens=["p", "q"]))
+    gguf("student.gguf", model_header("tinyteach", "7M", tokens=["p", "q"]))
     loop = recipe(tmp_path, teacher={"model": str(teacher)}, student="student.gguf")
     with pytest.raises(RecipeError, match=r"same model id after normalisation \(tinyteach-7m\)"):
         plan_lineage(loop)
@@ -101,7 +103,9 @@ def test_gguf_basename_and_size_label_identify_the_student(tmp_path: Path, gguf:
     plan_lineage(recipe(tmp_path, teacher={"model": str(teacher)}, student=str(other_size)))
 
 
-def test_gguf_base_model_keys_identify_the_student(tmp_path: Path, gguf: Any, model_header: Any) -> None:
+def test_gguf_base_model_keys_identify_the_student(
+    tmp_path: Path, gguf: Any, model_header: Any
+) -> None:
     tuned = model_header(
         "my-sft",
         "",
@@ -109,12 +113,16 @@ def test_gguf_base_model_keys_identify_the_student(tmp_path: Path, gguf: Any, mo
         **{"general.base_model.count": 1, "general.base_model.0.name": "Teacher Model 7B"},
     )
     gguf("tuned.gguf", tuned)
-    loop = recipe(tmp_path, teacher={"model": "org/Teacher-Model-7B-Instruct"}, student="tuned.gguf")
+    loop = recipe(
+        tmp_path, teacher={"model": "org/Teacher-Model-7B-Instruct"}, student="tuned.gguf"
+    )
     with pytest.raises(RecipeError, match="declares teacher-model-7b as its base model"):
         plan_lineage(loop)
 
 
-def test_tokenizer_and_template_fingerprint_identify_the_student(tmp_path: Path, gguf: Any, model_header: Any) -> None:
+def test_tokenizer_and_template_fingerprint_identify_the_student(
+    tmp_path: Path, gguf: Any, model_header: Any
+) -> None:
     teacher = gguf("a.gguf", model_header("alpha", "7M"))
     gguf("b.gguf", model_header("beta", "3M"))  # other names, same tokenizer, template, shape
     loop = recipe(tmp_path, teacher={"model": str(teacher)}, student="b.gguf")
@@ -139,8 +147,12 @@ def _generation_zero(tmp_path: Path) -> Path:
 def _real_file(tmp_path: Path) -> Path:
     path = tmp_path / "real.jsonl"
     rows = [
-        {"messages": [{"role": "user", "content": f"Real question {i}?"},
-                      {"role": "assistant", "content": f"A real answer number {i}."}]}
+        {
+            "messages": [
+                {"role": "user", "content": f"Real question {i}?"},
+                {"role": "assistant", "content": f"A real answer number {i}."},
+            ]
+        }
         for i in range(6)
     ]
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
@@ -153,8 +165,14 @@ def _next_generation(tmp_path: Path, gen0: Path, **top: Any) -> teachkit.Recipe:
         name="gen1",
         prompt="Describe {{ topic }} in one line for a child.",
         teacher={"model": "little-student-1b-Instruct"},  # the student of gen0, now trained
-        filters=[{"kind": "novelty", "threshold": 0.99, "field": "user",
-                  "against": str(gen0 / "dataset" / "train.jsonl")}],
+        filters=[
+            {
+                "kind": "novelty",
+                "threshold": 0.99,
+                "field": "user",
+                "against": str(gen0 / "dataset" / "train.jsonl"),
+            }
+        ],
         **top,
     )
 
@@ -173,7 +191,7 @@ def test_trained_on_declares_the_lineage(tmp_path: Path, scripted: Any) -> None:
     declared = recipe(tmp_path, teacher={"model": "someone-else"}, trained_on=[str(gen0)])
     with pytest.raises(RecipeError, match="trained_on names it"):
         plan_lineage(declared)
-    with pytest.raises(RecipeError, match="holds no lineage.json"):
+    with pytest.raises(RecipeError, match=r"holds no lineage\.json"):
         plan_lineage(recipe(tmp_path, trained_on=[str(tmp_path)]))
 
 
@@ -186,7 +204,9 @@ def test_an_allowed_closed_loop_stamps_generations(tmp_path: Path, scripted: Any
     gen0 = _generation_zero(tmp_path)
     real = _real_file(tmp_path)
     loop = _next_generation(
-        tmp_path, gen0, allow_closed_loop=True,
+        tmp_path,
+        gen0,
+        allow_closed_loop=True,
         export={"format": "chat", "mix_real": str(real), "real_fraction": 0.25},
     )
     summary = teachkit.run(loop, tmp_path / "gen1")
@@ -201,8 +221,9 @@ def test_an_allowed_closed_loop_stamps_generations(tmp_path: Path, scripted: Any
     assert metas and {m["depth"] for m in metas} == {1}
     assert {m["real_fraction"] for m in metas} == {0.25}
     gen0_depths = {r["meta"]["depth"] for r in shard_rows(gen0, "accepted")}
-    assert gen0_depths == {0} and all("real_fraction" not in r["meta"]
-                                      for r in shard_rows(gen0, "accepted"))
+    assert gen0_depths == {0} and all(
+        "real_fraction" not in r["meta"] for r in shard_rows(gen0, "accepted")
+    )
     # resuming the complete run is recognised as the same recipe (same generation)
     again = teachkit.run(loop, tmp_path / "gen1")
     assert again.status == "already_complete"

@@ -93,9 +93,7 @@ def _export_validation(run_dir: Path, recipe: Recipe | None) -> tuple[Path, list
     return path, records
 
 
-def _original_meta(
-    origin: Any, cache: dict[str, dict[str, dict[str, Any]]]
-) -> dict[str, Any]:
+def _original_meta(origin: Any, cache: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
     """The category and axes of a real row, from the user's file it came from (the exported
     rows hold only what a trainer reads; metadata.jsonl says where each came from)."""
     if not isinstance(origin, dict) or not isinstance(origin.get("path"), str):

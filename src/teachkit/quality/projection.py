@@ -10,6 +10,7 @@ unigrams and bigrams (the quality panel's tokens) hashed into 1,024 buckets, wei
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,7 +33,7 @@ def hashed_vectors(texts: Sequence[str], dim: int = 1024) -> F32:
     counts = np.zeros((len(texts), dim), dtype=np.float32)
     for row, text in enumerate(texts):
         words = tokens(text)
-        grams = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+        grams = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
         for gram in grams:
             counts[row, _bucket(gram, dim)] += 1.0
     present = (counts > 0).sum(axis=0)

@@ -41,20 +41,25 @@ SECTIONS = (
 _CSS = """
 :root{--ink:#1d1d1f;--muted:#5f6368;--line:#e3e3e6;--good:#0b7a4b;--look:#b45309;--bg:#fafafa}
 *{box-sizing:border-box}
-body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--ink);background:var(--bg)}
+body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
+  color:var(--ink);background:var(--bg)}
 header{background:#102a43;color:#fff;padding:24px 32px}
 header h1{margin:0 0 4px;font-size:24px}
 header p{margin:2px 0;color:#d9e2ec}
-.badge{display:inline-block;padding:2px 10px;border-radius:12px;font-size:13px;font-weight:600;margin-left:8px;vertical-align:middle}
+.badge{display:inline-block;padding:2px 10px;border-radius:12px;font-size:13px;font-weight:600;
+  margin-left:8px;vertical-align:middle}
 .badge.ok{background:#c6f6d5;color:#14532d}.badge.warn{background:#fde68a;color:#78350f}
-nav{position:sticky;top:0;background:#fff;border-bottom:1px solid var(--line);padding:8px 32px;z-index:1}
+nav{position:sticky;top:0;background:#fff;border-bottom:1px solid var(--line);
+  padding:8px 32px;z-index:1}
 nav a{margin-right:14px;color:#1f4e79;text-decoration:none;font-size:14px}
 main{max-width:1180px;margin:0 auto;padding:8px 32px 48px}
-section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:16px 24px;margin:20px 0}
+section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:16px 24px;
+  margin:20px 0}
 h2{margin:4px 0 8px;font-size:20px}
 .intro{color:var(--muted);margin-top:0}
 .cards{display:flex;flex-wrap:wrap;gap:12px;margin:8px 0 16px}
-.card{flex:1 1 150px;border:1px solid var(--line);border-radius:8px;padding:10px 14px;background:#fcfcfd}
+.card{flex:1 1 150px;border:1px solid var(--line);border-radius:8px;padding:10px 14px;
+  background:#fcfcfd}
 .card b{display:block;font-size:22px}.card span{color:var(--muted);font-size:13px}
 .columns{display:grid;grid-template-columns:1fr 1fr;gap:24px}
 .findings{list-style:none;padding:0;margin:0}
@@ -131,7 +136,8 @@ def findings(data: ReportData) -> tuple[list[str], list[str]]:
         if rate < 0.5 and top:
             look.append(
                 f"Only {pct(rate)} of the candidate records passed the filters; the most common "
-                f"drop is <b>{esc(top[1])}: {esc(top[2])}</b> ({top[0]:,} records, see Drop reasons)."
+                f"drop is <b>{esc(top[1])}: {esc(top[2])}</b> ({top[0]:,} records, see Drop "
+                "reasons)."
             )
         elif rate >= 0.8:
             good.append(f"{pct(rate)} of the candidate records passed the filters.")
@@ -154,7 +160,8 @@ def findings(data: ReportData) -> tuple[list[str], list[str]]:
     if v["rouge"] is not None:
         if v["rouge"] > 0.7:
             look.append(
-                f"Near copies: a {field} text's most similar other text has ROUGE-L {fmt(v['rouge'])} on average."
+                f"Near copies: a {field} text's most similar other text has ROUGE-L "
+                f"{fmt(v['rouge'])} on average."
             )
         elif v["rouge"] < 0.5:
             good.append(f"Few near copies (self-ROUGE-L {fmt(v['rouge'])}).")
@@ -170,7 +177,8 @@ def findings(data: ReportData) -> tuple[list[str], list[str]]:
         )
     if v["missed"]:
         look.append(
-            f"{len(v['missed'])} of the {v['k']} clusters of the real texts have no synthetic record: parts of the real distribution are missing (see Map)."
+            f"{len(v['missed'])} of the {v['k']} clusters of the real texts have no synthetic "
+            "record: parts of the real distribution are missing (see Map)."
         )
     elif v["missed"] is not None:
         good.append("Every cluster of the real texts has synthetic records.")
@@ -179,7 +187,8 @@ def findings(data: ReportData) -> tuple[list[str], list[str]]:
     if unseen:
         name, values = unseen[0]
         look.append(
-            f"Axis values never used by an accepted record: {esc(name)}: {esc(', '.join(values[:5]))}."
+            f"Axis values never used by an accepted record: {esc(name)}: "
+            f"{esc(', '.join(values[:5]))}."
         )
     elif (axes.get("combinations") or {}).get("share") == 1.0:
         good.append("Every combination of the diversity axes is covered.")
@@ -188,14 +197,16 @@ def findings(data: ReportData) -> tuple[list[str], list[str]]:
     if lineage.get("generation"):
         look.append(
             f"Generation {lineage['generation']}: the teacher was trained on this lineage's data "
-            f"({pct(lineage.get('real_fraction') or 0.0)} real data mixed in). Watch the drift across generations."
+            f"({pct(lineage.get('real_fraction') or 0.0)} real data mixed in). Watch the drift "
+            "across generations."
         )
     elif lineage.get("student"):
         good.append("The teacher is outside the student's lineage (generation 0).")
     quality = data.quality or {}
     if quality and not (quality.get("embeddings") or {}).get("used"):
         look.append(
-            f"Embedding metrics were not computed ({esc((quality.get('embeddings') or {}).get('reason', ''))})."
+            "Embedding metrics were not computed "
+            f"({esc((quality.get('embeddings') or {}).get('reason', ''))})."
         )
     return good, look
 
@@ -206,7 +217,10 @@ def _eval_findings(data: ReportData, good: list[str]) -> list[str]:
     look: list[str] = []
     real = (sides.get("real") or {}).get("score") or {}
     if real.get("value") is not None:
-        text = f"On real prompts the student scores {pct(real['value'])} [{pct(real['low'])}, {pct(real['high'])}] against the {esc(result.get('against', 'reference'))}."
+        interval = f"[{pct(real['low'])}, {pct(real['high'])}]"
+        against = esc(result.get("against", "reference"))
+        score = pct(real["value"])
+        text = f"On real prompts the student scores {score} {interval} against the {against}."
         (good if real["value"] >= 0.5 else look).append(text)
     gap = result.get("gap")
     if gap is not None and gap > 0.15:

@@ -18,11 +18,13 @@ def cost_section(data: ReportData) -> str:
     teachers = usage.get("teachers") or {}
     rows = [
         "<table><thead><tr><th>teacher</th><th>model</th><th class='num'>requests</th>"
-        "<th class='num'>from cache</th><th class='num'>failed</th><th class='num'>prompt tokens</th>"
+        "<th class='num'>from cache</th><th class='num'>failed</th><th class='num'>prompt "
+        "tokens</th>"
         "<th class='num'>completion tokens</th><th class='num'>cost (USD)</th></tr></thead><tbody>"
     ]
     for name, stats in teachers.items():
         cost = stats.get("cost_usd") if stats.get("priced") else None
+        shown = "free / unpriced" if cost is None else fmt(float(cost), 4)
         rows.append(
             f"<tr><td>{esc(name)}</td><td>{esc(stats.get('model', ''))}</td>"
             f"<td class='num'>{fmt(int(stats.get('requests', 0)))}</td>"
@@ -30,13 +32,14 @@ def cost_section(data: ReportData) -> str:
             f"<td class='num'>{fmt(int(stats.get('failed', 0)))}</td>"
             f"<td class='num'>{fmt(int(stats.get('prompt_tokens', 0)))}</td>"
             f"<td class='num'>{fmt(int(stats.get('completion_tokens', 0)))}</td>"
-            f"<td class='num'>{'free / unpriced' if cost is None else fmt(float(cost), 4)}</td></tr>"
+            f"<td class='num'>{shown}</td></tr>"
         )
     rows.append("</tbody></table>")
     stages = usage.get("stages") or {}
     if stages:
         rows.append(
-            "<table><thead><tr><th>stage</th><th class='num'>answers</th><th class='num'>cached</th>"
+            "<table><thead><tr><th>stage</th><th class='num'>answers</th><th "
+            "class='num'>cached</th>"
             "<th class='num'>failed</th><th class='num'>prompt tokens</th>"
             "<th class='num'>completion tokens</th></tr></thead><tbody>"
         )
@@ -55,7 +58,8 @@ def cost_section(data: ReportData) -> str:
     per = f", {fmt(total / accepted, 5)} per accepted record" if accepted and total else ""
     rows.append(
         note(
-            f"Total cost: <b>{fmt(total, 4)} USD</b>{per}; elapsed {fmt(timings.get('elapsed_s'), 1)} s "
+            f"Total cost: <b>{fmt(total, 4)} USD</b>{per}; elapsed "
+            f"{fmt(timings.get('elapsed_s'), 1)} s "
             f"over {len(m.get('sessions') or [])} session(s). Answers from the cache cost nothing."
         )
     )
@@ -93,9 +97,11 @@ def eval_section(data: ReportData) -> str:
             "eval",
             "Evaluation",
             note(
-                "No evaluation yet. <code>teachkit eval RUN --student-backend llamacpp</code> has a "
+                "No evaluation yet. <code>teachkit eval RUN --student-backend llamacpp</code> "
+                "has a "
                 "student model answer real, human-written prompts (default: the export's "
-                "validation file) and a judge compare each answer with the reference, in both orders."
+                "validation file) and a judge compare each answer with the reference, in both "
+                "orders."
             ),
         )
     sides = result.get("sides") or {}
@@ -104,7 +110,8 @@ def eval_section(data: ReportData) -> str:
     )
     head = (
         "<table><thead><tr><th>prompts</th><th class='num'>n</th><th class='num'>wins</th>"
-        "<th class='num'>ties</th><th class='num'>losses</th><th class='num'>order disagreements</th>"
+        "<th class='num'>ties</th><th class='num'>losses</th><th class='num'>order "
+        "disagreements</th>"
         "<th class='num'>unjudged</th><th class='num'>win rate</th><th class='num'>loss rate</th>"
         "<th class='num'>score</th></tr></thead><tbody>"
     )
@@ -145,7 +152,8 @@ def eval_section(data: ReportData) -> str:
             for value, stats in values.items():
                 lines.append(
                     f"<tr><td>{esc(value)}</td><td class='num'>{fmt(stats.get('prompts'))}</td>"
-                    f"<td class='num'>{fmt(stats.get('wins'))}</td><td class='num'>{fmt(stats.get('ties'))}</td>"
+                    f"<td class='num'>{fmt(stats.get('wins'))}</td><td "
+                    f"class='num'>{fmt(stats.get('ties'))}</td>"
                     f"<td class='num'>{fmt(stats.get('losses'))}</td>"
                     + _rate_cell(stats.get("score"))
                     + "</tr>"
@@ -155,19 +163,23 @@ def eval_section(data: ReportData) -> str:
     examples = result.get("examples") or []
     if examples:
         items = "".join(
-            f"<div class='example'><p><span class='role'>prompt</span> {esc(excerpt(e.get('prompt', ''), 300))}</p>"
+            "<div class='example'><p><span class='role'>prompt</span> "
+            f"{esc(excerpt(e.get('prompt', ''), 300))}</p>"
             f"<p><span class='role'>student</span> {esc(excerpt(e.get('answer', ''), 300))}</p>"
-            f"<p><span class='role'>reference</span> {esc(excerpt(e.get('reference', ''), 300))}</p>"
+            "<p><span class='role'>reference</span> "
+            f"{esc(excerpt(e.get('reference', ''), 300))}</p>"
             f"<p class='detail'>outcome: {esc(e.get('outcome', ''))}</p></div>"
             for e in examples
         )
         body += f"<details><summary>{len(examples)} judged answers</summary>{items}</details>"
     interval = result.get("interval") or {}
     intro = (
-        f"The student ({esc((result.get('student') or {}).get('model', ''))}) answered each prompt; "
+        f"The student ({esc((result.get('student') or {}).get('model', ''))}) answered each "
+        "prompt; "
         f"a judge ({esc((result.get('judge') or {}).get('model', ''))}) compared the answer with "
         f"{against} twice, in both orders. A win or a loss counts only when both orders agree; "
-        f"anything else is a tie. Intervals: {esc(interval.get('rates', ''))}; score = (wins + ties/2) / n, "
+        f"anything else is a tie. Intervals: {esc(interval.get('rates', ''))}; score = (wins + "
+        "ties/2) / n, "
         f"{esc(interval.get('score', ''))}."
     )
     return section("eval", "Evaluation", body, intro)
@@ -189,6 +201,11 @@ def _drift_value(panel: dict[str, Any], name: str) -> float | None:
 _DRIFT = ("distinct-2", "self-ROUGE-L", "vocabulary JS", "top opener share")
 
 
+_NO_STUDENT = (
+    "not declared (set <code>student:</code> in the recipe to guard against closing the loop)"
+)
+
+
 def lineage_section(data: ReportData) -> str:
     lineage = data.lineage
     if not lineage:
@@ -207,7 +224,7 @@ def lineage_section(data: ReportData) -> str:
             else "(the teacher was trained on earlier generations' data)"
         ),
         f"teacher: {esc(teacher)}",
-        f"student: {esc(student) if student else 'not declared (set <code>student:</code> in the recipe to guard against closing the loop)'}",
+        f"student: {esc(student) if student else _NO_STUDENT}",
         f"real data mixed into train: {pct(lineage.get('real_fraction') or 0.0)}"
         + (f" from {esc(lineage['real_file'])}" if lineage.get("real_file") else ""),
     ]
@@ -215,7 +232,8 @@ def lineage_section(data: ReportData) -> str:
         facts.append(f"<b>closed loop, allowed</b>: {esc(lineage['closed_loop'])}")
     for parent in lineage.get("parents") or []:
         facts.append(
-            f"parent run: {esc(parent.get('path'))} (generation {parent.get('generation')}, via {esc(parent.get('via'))})"
+            f"parent run: {esc(parent.get('path'))} (generation {parent.get('generation')}, via "
+            f"{esc(parent.get('via'))})"
         )
     body = "<ul class='facts'>" + "".join(f"<li>{f}</li>" for f in facts) + "</ul>"
     rows = [g for g in data.generations if g.get("panel")]
@@ -232,10 +250,12 @@ def lineage_section(data: ReportData) -> str:
                     y_label="value",
                 ),
                 "generations",
-                "Falling distinct-2 and rising self-ROUGE-L or vocabulary JS from one generation to the next is the signature of collapse.",
+                "Falling distinct-2 and rising self-ROUGE-L or vocabulary JS from one generation "
+                "to the next is the signature of collapse.",
             )
     else:
         body += note(
-            "No earlier generation with a quality panel: the drift across generations appears once a later run's teacher was trained on this lineage's data."
+            "No earlier generation with a quality panel: the drift across generations appears "
+            "once a later run's teacher was trained on this lineage's data."
         )
     return section("lineage", "Lineage", body)

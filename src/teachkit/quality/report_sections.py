@@ -263,7 +263,8 @@ def diversity_section(data: ReportData) -> str:
         facts = []
         if drift:
             facts.append(
-                f"vocabulary JS divergence from the real texts: <b>{fmt(drift.get('vocabulary_js'))}</b> (0 = same words, 1 = none shared)"
+                "vocabulary JS divergence from the real texts: "
+                f"<b>{fmt(drift.get('vocabulary_js'))}</b> (0 = same words, 1 = none shared)"
             )
             emb = drift.get("embedding") or {}
             if emb.get("available"):
@@ -274,8 +275,10 @@ def diversity_section(data: ReportData) -> str:
                 )
                 if clusters:
                     facts.append(
-                        f"real clusters reached: {pct(clusters.get('reached_share'))} of the real mass; "
-                        f"{len(clusters.get('missed') or [])} of {clusters.get('k')} clusters missed"
+                        f"real clusters reached: {pct(clusters.get('reached_share'))} of the real "
+                        "mass; "
+                        f"{len(clusters.get('missed') or [])} of {clusters.get('k')} clusters "
+                        "missed"
                     )
         top = ((main["diversity"].get("openers") or {}).get("3") or {}).get("top") or []
         if top:
@@ -397,20 +400,23 @@ def axes_section(data: ReportData) -> str:
         )
     if coverage:
         rows = [
-            "<table><thead><tr><th>axis</th><th class='num'>values used</th><th>never used</th></tr></thead><tbody>"
+            "<table><thead><tr><th>axis</th><th class='num'>values used</th><th>never "
+            "used</th></tr></thead><tbody>"
         ]
         for name, info in coverage["axes"].items():
             declared = info.get("declared")
             used = f"{info['distinct']}" + (f" of {declared}" if declared is not None else "")
             unseen = ", ".join(info.get("unseen") or []) or "–"
             rows.append(
-                f"<tr><td>{esc(name)}</td><td class='num'>{esc(used)}</td><td>{esc(unseen)}</td></tr>"
+                f"<tr><td>{esc(name)}</td><td "
+                f"class='num'>{esc(used)}</td><td>{esc(unseen)}</td></tr>"
             )
         rows.append("</tbody></table>")
         combos = coverage.get("combinations") or {}
         rows.append(
             note(
-                f"Combinations of all axes used: {combos.get('seen', 0):,} of {combos.get('total', 0):,} "
+                f"Combinations of all axes used: {combos.get('seen', 0):,} of "
+                f"{combos.get('total', 0):,} "
                 f"({pct(combos.get('share'))})."
             )
         )
