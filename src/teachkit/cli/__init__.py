@@ -93,7 +93,9 @@ _state: dict[str, Any] = {"debug": False}
 _COMMAND_MODULES = (
     "teachkit.cli.core",
     "teachkit.cli.curate",
+    "teachkit.cli.eval",
     "teachkit.cli.export",
+    "teachkit.cli.report",
     "teachkit.cli.serve",
     "teachkit.cli.sandbox",
 )

@@ -10,10 +10,12 @@ from typing import Any
 
 from teachkit.engine.export import check_export, export_for_recipe
 from teachkit.engine.progress import ProgressSink
+from teachkit.engine.report import after_run
 from teachkit.engine.runner import Runner
 from teachkit.engine.session import Session
 from teachkit.errors import RecipeError
 from teachkit.formats.export import ExportSummary
+from teachkit.quality.lineage import Lineage, plan_lineage
 from teachkit.recipe.load import load_recipe
 from teachkit.recipe.models import Recipe
 from teachkit.rundir.layout import RunDir
@@ -39,6 +41,8 @@ class RunSummary:
     manifest: dict[str, Any] = field(default_factory=dict)
     #: the training files written by the recipe's export section (None without one)
     export: ExportSummary | None = None
+    #: report.html, written at the end of a complete run (None otherwise)
+    report: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -66,12 +70,26 @@ def _summary(rundir: RunDir, manifest: dict[str, Any], status: str | None = None
     )
 
 
-def _exported(summary: RunSummary, recipe: Recipe) -> RunSummary:
-    """Write the recipe's export section (if any) and say so in the summary's message."""
-    summary.export = export_for_recipe(recipe, summary.run_dir)
+def _exported(summary: RunSummary, recipe: Recipe, lineage: Lineage) -> RunSummary:
+    """Write the recipe's export section (if any), the lineage, quality panel and report, and
+    say so in the summary's message."""
+    if summary.ok:
+        summary.export = export_for_recipe(recipe, summary.run_dir)
     if summary.export is not None:
         summary.message = f"{summary.message} {summary.export.sentence()}".strip()
+    summary.report = after_run(recipe, summary.run_dir, summary.status, lineage)
+    if summary.report is not None:
+        summary.message = f"{summary.message} Report: {summary.report}".strip()
     return summary
+
+
+def _with_generation(recipe: Recipe, lineage: Lineage) -> Recipe:
+    """The recipe with the lineage's generation as its teacher's depth (stamped on records)."""
+    if recipe.teacher.generation_depth == lineage.generation:
+        return recipe
+    recipe = recipe.model_copy(deep=True)
+    recipe.teacher.generation_depth = lineage.generation
+    return recipe
 
 
 async def run_async(
@@ -87,6 +105,8 @@ async def run_async(
         recipe = load_recipe(recipe)
     rundir = RunDir(resolve_out(recipe, out))
     check_export(recipe)  # an export section that cannot be written fails before any work
+    lineage = plan_lineage(recipe)  # the closed-loop guard, before the directory is touched
+    recipe = _with_generation(recipe, lineage)
     previous = rundir.read_manifest() if rundir.exists() else None
     spec = recipe.require_generator()
     if (
@@ -101,7 +121,7 @@ async def run_async(
             f"{rundir.path} already holds a complete run ({previous.get('accepted')} records); "
             "nothing to do. Raise generator.count to add more, or use another --out."
         )
-        return _exported(_summary(rundir, previous, status="already_complete"), recipe)
+        return _exported(_summary(rundir, previous, status="already_complete"), recipe, lineage)
     session = Session(recipe, rundir, use_cache=use_cache, cache_path=cache_path)
     try:
         session.open()
@@ -124,7 +144,7 @@ async def run_async(
     finally:
         await session.close()
     # after close, so the lock is released: the export sees a complete run
-    return _exported(summary, recipe) if summary.status == "complete" else summary
+    return _exported(summary, recipe, lineage)
 
 
 def run(

@@ -139,6 +139,7 @@ class Session:
             capabilities=t.capabilities,
             sampling={"seed": self.recipe.seed, **self.recipe.teacher.sampling.as_options()},
             generation_depth=self.recipe.teacher.generation_depth,
+            real_fraction=self.recipe.real_fraction if self.recipe.allow_closed_loop else None,
             base_dir=self.recipe.base_dir,
             allowed_paths=self.recipe.allowed_paths,
         )

@@ -97,6 +97,8 @@ class GeneratorContext:
     capabilities: Capabilities
     sampling: dict[str, Any]
     generation_depth: int = 0
+    #: share of real rows mixed into train when the loop is closed on purpose (else None)
+    real_fraction: float | None = None
     #: directory that relative data paths in the recipe are resolved against
     base_dir: str = "."
     #: folders outside base_dir that data files may come from (see teachkit.recipe.paths)
@@ -115,6 +117,7 @@ class GeneratorContext:
             "teacher": {"backend": self.teacher_backend, "model": self.teacher_model},
             "sampling": self.sampling,
             "depth": self.generation_depth,
+            **({"real_fraction": self.real_fraction} if self.real_fraction is not None else {}),
         }
 
 
