@@ -6,11 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from teachkit.generators.base import Job
 from teachkit.records import Record
-from teachkit.rundir.layout import RunDir
-from teachkit.rundir.store import Store
-from teachkit.teachers.backend import Request
+from teachkit.rundir.store import write_records
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 SELF_INSTRUCT = DATA / "self-instruct"
@@ -88,17 +85,9 @@ def synthetic(n: int, seed: int = 0, start: int = 0) -> list[Record]:
 
 def write_run(run_dir: Path, records: Sequence[Record], shards: int = 2) -> Path:
     """A run directory whose store holds ``records`` (in order), committed over ``shards``."""
-    rundir = RunDir(run_dir)
-    rundir.create()
     per_shard = max(1, -(-len(records) // shards))
-    for shard in range(shards):
-        store = Store(rundir)
-        store.open(shard + 1)
-        job = Job(key=f"job-{shard}", stage="test", request=Request(prompt="-"))
-        store.add_jobs([job])
-        store.commit(job, list(records[shard * per_shard : (shard + 1) * per_shard]), [], [], {})
-        store.close()
-    return run_dir
+    batches = [list(records[i * per_shard : (i + 1) * per_shard]) for i in range(shards)]
+    return write_records(run_dir, batches)
 
 
 @pytest.fixture
