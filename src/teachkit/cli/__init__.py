@@ -103,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             soft_wrap=True,
         )
         return EXIT_UNEXPECTED
+    if rc == EXIT_INTERRUPTED:  # click returns typer's Exit(130) for Ctrl-C as the exit code
+        return _interrupted()
     return rc if isinstance(rc, int) else 0
 
 
