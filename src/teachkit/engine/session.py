@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -57,6 +58,21 @@ def _version(package: str) -> str | None:
         return version(package)
     except PackageNotFoundError:
         return None
+
+
+def _open_cache(path: Path) -> RequestCache:
+    """The request cache; a damaged one is an error that says what to do, not a traceback."""
+    try:
+        cache = RequestCache(path)
+        cache.get("teachkit-probe")
+    except (sqlite3.DatabaseError, ValueError, TypeError, AttributeError, IsADirectoryError) as e:
+        raise RunDirError(
+            f"The request cache {path} is damaged ({e}). Move it (and {path.name}.log) away "
+            "and run again: the answers it held are asked again, and paid again on a paid "
+            "teacher.",
+            path=str(path),
+        ) from None
+    return cache
 
 
 @dataclass
@@ -229,7 +245,7 @@ class Session:
         self.spend.committed = ledger(self.recovered.commits)
         if self.use_cache and self.recipe.cache.enabled:
             path = self.cache_path or self.recipe.cache.path or rundir.default_cache_path
-            self.cache = RequestCache(path)
+            self.cache = _open_cache(Path(path))
             for teacher in self.teachers.values():
                 teacher.cache = self.cache
         self.source = self._build_source()
