@@ -101,4 +101,3 @@ def serve_fake(
 def register(app: typer.Typer) -> None:
     """Add the ``serve-fake`` command to the root CLI."""
     app.command("serve-fake")(serve_fake)
-

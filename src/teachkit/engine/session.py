@@ -22,6 +22,7 @@ import yaml
 
 from teachkit.engine.manifest import Tally
 from teachkit.engine.meter import MeteredTeacher, Spend
+from teachkit.engine.resume import check_identity, check_manifest
 from teachkit.errors import BudgetExceededError, RunDirError
 from teachkit.filters.base import FilterChain, FilterContext
 from teachkit.generators.base import Generator, GeneratorContext, RestoreState
@@ -30,9 +31,8 @@ from teachkit.recipe.identity import RunIdentity
 from teachkit.recipe.load import dump_recipe, recipe_hash
 from teachkit.recipe.models import Recipe
 from teachkit.records import Record
-from teachkit.rundir.journal import read_journal
 from teachkit.rundir.layout import DirKind, RunDir, atomic_write
-from teachkit.rundir.state import RunStatus, ledger, run_state
+from teachkit.rundir.state import RunStatus, ledger
 from teachkit.rundir.store import Recovered, Store
 from teachkit.teachers.backend import Capabilities
 from teachkit.teachers.cache import RequestCache
@@ -138,84 +138,6 @@ class Session:
             ).bind(self.spend)
         return self.teachers["teacher"]
 
-    # --- the run's identity -----------------------------------------------------------------
-    def _refuse(self, changes: list[str]) -> RunDirError:
-        return RunDirError(
-            f"{self.rundir.path} cannot be resumed by this command: {'; '.join(changes)}. "
-            "Records of two different runs must not mix. Use another --out directory, or "
-            "delete that one to start over.",
-            path=str(self.rundir.path),
-        )
-
-    def check_identity(self) -> None:
-        """A run directory holds one run: refuse another recipe, changed inputs, other rows."""
-        journal = read_journal(self.rundir.journal_path)
-        run = journal.run
-        if run is not None:
-            try:
-                stored = RunIdentity.from_dict(run.identity)
-            except (KeyError, TypeError, AttributeError, ValueError) as exc:
-                raise RunDirError(
-                    f"{self.rundir.journal_path} has a damaged identity line ({exc}). Restore "
-                    "it from a backup, or start a fresh run directory.",
-                    path=str(self.rundir.journal_path),
-                ) from None
-            changes = stored.differences(self.identity)
-            if changes:
-                raise self._refuse(changes)
-            return
-        if not journal.entries:
-            return
-        self._check_format1(journal.jobs())
-
-    def _check_format1(self, jobs: Any) -> None:
-        """A directory written before the journal held the identity: check what it has."""
-        curated = any(entry.job.key.startswith("row:") for entry in jobs)
-        if curated != self.curating:
-            made = "`teachkit filter`" if curated else "`teachkit run`"
-            raise self._refuse([f"it was made by {made}"])
-        old = None
-        path = self.rundir.recipe_path
-        if path.is_file():
-            try:
-                stamp = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-                old = stamp.get("teachkit", {}).get("recipe_hash")
-            except (yaml.YAMLError, UnicodeDecodeError, AttributeError):
-                old = None
-        from teachkit.rundir.store import read_accepted, read_rejected
-
-        if self.rows is not None:
-            ids = {record.id for record in self.rows}
-            kept = [r.id for r in read_accepted(self.rundir.path)]
-            kept += [r.record.id for r in read_rejected(self.rundir.path)]
-            if any(i not in ids for i in kept):
-                raise self._refuse(["it was filtered from a different input file"])
-            return
-        if old is None:
-            first = next(iter(read_accepted(self.rundir.path)), None)
-            old = first.meta.get("recipe_hash") if first is not None else None
-        new = recipe_hash(self.recipe)
-        if old and old != new:
-            raise self._refuse(
-                [f"it holds a run of a different recipe (hash {old}, this one is {new})"]
-            )
-
-    def _check_manifest(self) -> None:
-        """The journal is the truth; a manifest that counts more is a damaged journal."""
-        state = run_state(self.rundir.path)
-        manifest = self.rundir.read_manifest() or {}
-        said = manifest.get("accepted")
-        if isinstance(said, int) and said > state.accepted:
-            raise RunDirError(
-                f"{self.rundir.manifest_path} says {said} records were accepted, but the journal "
-                f"commits only {state.accepted}: journal.jsonl was damaged or replaced, and "
-                "nothing was changed. Restore journal.jsonl from a backup; or, to keep the "
-                f"{state.accepted} committed records and make the rest again, move manifest.json "
-                "away (e.g. rename it manifest.json.bak) and run the same command again.",
-                path=str(self.rundir.path),
-            )
-        self.previous = manifest
-
     # --- setup ------------------------------------------------------------------------------
     def open(self) -> None:
         rundir = self.rundir
@@ -225,11 +147,11 @@ class Session:
             self.teacher()
         self.chain = self._build_chain()
         if rundir.kind() is DirKind.RUN:
-            self.check_identity()
+            check_identity(rundir, self.recipe, self.identity, self.rows)
         rundir.lock()
         if rundir.kind() is DirKind.RUN:
-            self.check_identity()
-            self._check_manifest()
+            check_identity(rundir, self.recipe, self.identity, self.rows)
+            self.previous = check_manifest(rundir)
         self.store = Store(rundir, fsync=self.recipe.run.fsync)
         if not rundir.exists():
             self.store.initialize(self.identity.to_dict(), _version("teachkit"))

@@ -14,7 +14,7 @@ from typing import Any
 from teachkit.errors import RunDirError
 from teachkit.rundir.journal import CommitEntry, Journal, TeacherUsage, read_journal
 from teachkit.rundir.layout import RunDir
-from teachkit.rundir.store import committed_shards, read_accepted, read_rejected
+from teachkit.rundir.readers import committed_shards, read_accepted, read_rejected
 
 __all__ = ["RunState", "RunStatus", "ledger", "run_state"]
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -47,6 +46,15 @@ from teachkit.rundir.journal import (
     session_line,
 )
 from teachkit.rundir.layout import DirKind, RunDir, environment_errors
+from teachkit.rundir.readers import (
+    accepted_records,
+    committed_lines,
+    committed_shards,
+    read_accepted,
+    read_rejected,
+    rejected_records,
+    shard_file,
+)
 
 __all__ = [
     "Recovered",
@@ -79,121 +87,6 @@ class Recovered:
     @property
     def pending(self) -> list[JobEntry]:
         return [entry for entry in self.jobs if entry.job.key not in self.committed]
-
-
-def committed_shards(journal: Journal) -> dict[str, tuple[int, int]]:
-    """Shard name -> (accepted end, rejected end) committed, for every shard the journal says
-    this run made (format 2: named by a session; format 1: named by a commit)."""
-    shards: dict[str, tuple[int, int]] = {}
-    for entry in journal.entries:
-        if isinstance(entry, SessionEntry):
-            shards.setdefault(entry.shard, (0, 0))
-        elif isinstance(entry, CommitEntry):
-            shards[entry.shard] = (entry.accepted_end, entry.rejected_end)
-    return shards
-
-
-def _shard_file(rundir: RunDir, kind: str, name: str) -> Path:
-    if not name or "/" in name or name.startswith("."):
-        raise RunDirError(
-            f"{rundir.journal_path} names a shard {name!r} that is not a file name; the journal "
-            "was edited. Restore it from a backup, or start a fresh run directory.",
-            path=str(rundir.journal_path),
-        )
-    return rundir.path / kind / f"{name}.jsonl"
-
-
-def _committed_lines(path: Path, end: int, kind: str) -> Iterator[tuple[int, bytes]]:
-    """(line number, line) of the committed bytes of a shard; missing bytes are an error."""
-    if end == 0:
-        return
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(end)
-    except FileNotFoundError:
-        data = b""
-    except OSError as exc:
-        raise RunDirError(
-            f"Cannot read {path} ({exc.strerror or exc}); the run directory is damaged.",
-            path=str(path),
-        ) from exc
-    if len(data) < end or not data.endswith(b"\n"):
-        raise RunDirError(
-            f"{path} holds {len(data)} bytes but the journal committed {end} bytes of {kind} "
-            "records to it: the file was truncated, replaced or deleted, and committed records "
-            "are lost. Restore it from a backup; or, to keep only what is intact, export what "
-            "you need and start a fresh run directory.",
-            path=str(path),
-        )
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        if line.strip():
-            yield number, line
-
-
-def _damaged(path: Path, number: int, exc: Exception) -> RunDirError:
-    return RunDirError(
-        f"{path}, line {number}, is damaged ({exc}); it was edited by something other than "
-        "teachkit. Restore the file from a backup, or start a fresh run directory.",
-        path=str(path),
-        line=number,
-    )
-
-
-def _accepted(rundir: RunDir, journal: Journal) -> Iterator[Record]:
-    for name, (end, _rejected_end) in sorted(committed_shards(journal).items()):
-        path = _shard_file(rundir, "accepted", name)
-        for number, line in _committed_lines(path, end, "accepted"):
-            try:
-                record = Record.from_json(line)
-            except (orjson.JSONDecodeError, TypeError, KeyError, ValueError, AttributeError) as e:
-                raise _damaged(path, number, e) from None
-            yield record
-
-
-def _rejection(data: Any) -> Rejection:
-    if not isinstance(data, dict) or not isinstance(data.get("record"), dict):
-        raise TypeError("a rejected line must be an object with a 'record'")
-    detail = data.get("detail") or {}
-    return Rejection(
-        Record.from_dict(data["record"]),
-        str(data["filter"]),
-        str(data["reason"]),
-        detail if isinstance(detail, dict) else {"detail": detail},
-    )
-
-
-def _rejected(rundir: RunDir, journal: Journal) -> Iterator[Rejection]:
-    for name, (_accepted_end, end) in sorted(committed_shards(journal).items()):
-        path = _shard_file(rundir, "rejected", name)
-        for number, line in _committed_lines(path, end, "rejected"):
-            try:
-                rejection = _rejection(orjson.loads(line))
-            except (orjson.JSONDecodeError, TypeError, KeyError, ValueError, AttributeError) as e:
-                raise _damaged(path, number, e) from None
-            yield rejection
-
-
-def _journal_of(run_dir: str | Path) -> tuple[RunDir, Journal]:
-    rundir = RunDir(run_dir)
-    if not rundir.journal_path.is_file():
-        raise RunDirError(
-            f"{rundir.path} is not a teachkit run directory: it holds no journal.jsonl.",
-            path=str(rundir.path),
-        )
-    return rundir, read_journal(rundir.journal_path)
-
-
-def read_accepted(run_dir: str | Path) -> Iterator[Record]:
-    """Every committed accepted record of a run directory, in commit order (read-only: a run
-    going on meanwhile is not disturbed)."""
-    rundir, journal = _journal_of(run_dir)
-    yield from _accepted(rundir, journal)
-
-
-def read_rejected(run_dir: str | Path) -> Iterator[Rejection]:
-    """Every committed rejected record, with the filter and reason that dropped it."""
-    rundir, journal = _journal_of(run_dir)
-    yield from _rejected(rundir, journal)
 
 
 def _numbered(folder: Path) -> list[int]:
@@ -258,7 +151,7 @@ class Store:
             journal.size = journal.valid
         for name, (acc_end, rej_end) in committed_shards(journal).items():
             for kind, end in (("accepted", acc_end), ("rejected", rej_end)):
-                self._cut(_shard_file(rundir, kind, name), end, kind)
+                self._cut(shard_file(rundir, kind, name), end, kind)
         state = Recovered(journal)
         seen: set[str] = set()
         for entry in journal.jobs():
@@ -270,8 +163,8 @@ class Store:
                 state.followups.add(entry.job.key)
         state.commits = journal.commits
         state.committed = {commit.key for commit in state.commits}
-        state.accepted = list(_accepted(rundir, journal))
-        state.rejected = list(_rejected(rundir, journal))
+        state.accepted = list(accepted_records(rundir, journal))
+        state.rejected = list(rejected_records(rundir, journal))
         numbers = _numbered(rundir.accepted_dir) + _numbered(rundir.rejected_dir)
         numbers += [int(n) for n in committed_shards(journal) if n.isdigit()]
         state.next_shard = max(numbers, default=0) + 1
@@ -285,7 +178,7 @@ class Store:
         except FileNotFoundError:
             size = 0
         if size < end:
-            list(_committed_lines(path, end, kind))  # raises with the explanation
+            list(committed_lines(path, end, kind))  # raises with the explanation
         if size > end:
             if not path.is_file():
                 raise RunDirError(f"{path} is not a regular file; move it away.", path=str(path))
