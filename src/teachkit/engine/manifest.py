@@ -27,6 +27,8 @@ def _stage() -> dict[str, int]:
     }
 
 
+#: the usage of a job that called no teacher
+_NOTHING = TeacherUsage()
 #: rejections that happen before the filter chain (no candidate record was produced)
 _PRE_FILTER = frozenset({"teacher", "generator", "structured_output"})
 
@@ -61,7 +63,7 @@ class Tally:
         return tally
 
     def _count(self, commit: CommitEntry) -> None:
-        own = commit.usage.get(commit.teacher, TeacherUsage())
+        own = commit.usage.get(commit.teacher, _NOTHING)
         st = self.stages.setdefault(commit.stage, _stage())
         if commit.ok:
             st["answers"] += 1

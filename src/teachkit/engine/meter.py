@@ -55,18 +55,27 @@ class Spend:
     def note(
         self, meter: JobMeter | None, name: str, response: Response | None, *, failed: bool = False
     ) -> None:
-        usage = TeacherUsage()
-        if failed or response is None:
-            usage.failed = 1
-        elif response.cached and not (meter is not None and meter.resumed):
-            usage.cached = 1
-        else:
-            usage.requests = 1
-            usage.prompt_tokens = response.usage.prompt_tokens
-            usage.completion_tokens = response.usage.completion_tokens
-        self.live.setdefault(name, TeacherUsage()).add(usage)
+        live = self.live.get(name)
+        if live is None:
+            live = self.live[name] = TeacherUsage()
+        targets = [live]
         if meter is not None:
-            meter.usage.setdefault(name, TeacherUsage()).add(usage)
+            own = meter.usage.get(name)
+            if own is None:
+                own = meter.usage[name] = TeacherUsage()
+            targets.append(own)
+        if failed or response is None:
+            for usage in targets:
+                usage.failed += 1
+        elif response.cached and not (meter is not None and meter.resumed):
+            for usage in targets:
+                usage.cached += 1
+        else:
+            prompt, completion = response.usage.prompt_tokens, response.usage.completion_tokens
+            for usage in targets:
+                usage.requests += 1
+                usage.prompt_tokens += prompt
+                usage.completion_tokens += completion
 
     def commit(self, meter: JobMeter) -> None:
         """The job's commit line holds its meter now: move it from live to committed."""

@@ -87,7 +87,7 @@ class Runner:
 
     def _lookup(self, job: Job) -> Response | None:
         """The job's answer if the cache already has it (then the job costs this run nothing)."""
-        if not job.needs_teacher:
+        if not job.needs_teacher or self.s.own_cache:
             return None
         teacher = self.s.teachers.get(job.teacher) or self.s.teacher()
         return teacher.lookup(job.request) if teacher.cache is not None else None

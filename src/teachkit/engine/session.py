@@ -103,7 +103,11 @@ class Session:
     generation_seconds: float = 0.0
     #: the directory already holds everything asked for (open() found nothing to do)
     already_complete: bool = False
+    #: the cache is the run directory's own, made by this run: a new job never finds its
+    #: answer there, so the runner does not look before sending
+    own_cache: bool = False
     _started: bool = False
+    _count: int | None = None
 
     # --- derived settings -------------------------------------------------------------------
     @property
@@ -112,9 +116,12 @@ class Session:
 
     @property
     def count(self) -> int:
-        if self.rows is not None:
-            return len(self.rows)
-        return int(self.recipe.require_generator().count)
+        if self._count is None:
+            rows = self.rows
+            self._count = (
+                len(rows) if rows is not None else int(self.recipe.require_generator().count)
+            )
+        return self._count
 
     @property
     def max_requests(self) -> int:
@@ -153,9 +160,14 @@ class Session:
             check_identity(rundir, self.recipe, self.identity, self.rows)
             self.previous = check_manifest(rundir)
         self.store = Store(rundir, fsync=self.recipe.run.fsync)
+        own_path = self.use_cache and self.recipe.cache.enabled
+        own_path = own_path and not (self.cache_path or self.recipe.cache.path)
         if not rundir.exists():
-            self.store.initialize(self.identity.to_dict(), _version("teachkit"))
+            own = own_path and not rundir.default_cache_path.exists()
+            self.store.initialize(self.identity.to_dict(), _version("teachkit"), own_cache=own)
         self.recovered = self.store.recover()
+        run = self.recovered.journal.run
+        self.own_cache = bool(own_path and run is not None and run.own_cache)
         if self.recovered.journal.run is None:
             self.store.append_identity(self.identity.to_dict(), _version("teachkit"))
         resolved = dump_recipe(self.recipe)

@@ -2,7 +2,8 @@
 
 Format 2 (written now) names every field::
 
-    {"type": "run", "format": 2, "identity": {...}, "created": "...", "teachkit": "..."}
+    {"type": "run", "format": 2, "identity": {...}, "created": "...", "teachkit": "...",
+     "own_cache": true}
     {"type": "session", "session": 3, "shard": "00003", "count": 40, "started": 1.7e9,
      "files": ["accepted/00003.jsonl", "rejected/00003.jsonl"]}
     {"type": "job", "job": {...}, "cached": true}
@@ -88,7 +89,19 @@ class TeacherUsage:
         self.completion_tokens -= other.completion_tokens
 
     def to_dict(self) -> dict[str, int]:
-        return {key: getattr(self, key) for key in _USAGE_KEYS if getattr(self, key)}
+        """The non-zero counts (a paid answer: requests and tokens; a cached one: cached)."""
+        out: dict[str, int] = {}
+        if self.requests:
+            out["requests"] = self.requests
+        if self.cached:
+            out["cached"] = self.cached
+        if self.failed:
+            out["failed"] = self.failed
+        if self.prompt_tokens:
+            out["prompt_tokens"] = self.prompt_tokens
+        if self.completion_tokens:
+            out["completion_tokens"] = self.completion_tokens
+        return out
 
     @classmethod
     def from_dict(cls, data: Any) -> TeacherUsage:
@@ -102,6 +115,9 @@ class RunEntry:
     identity: dict[str, Any]
     format: int = FORMAT
     created: str = ""
+    #: the request cache in the run directory was made by this run: every answer in it was
+    #: paid by this run (so a new job's answer cannot be there already)
+    own_cache: bool = False
 
 
 @dataclass(slots=True)
@@ -197,7 +213,9 @@ def _line(entry: dict[str, Any]) -> bytes:
     return orjson.dumps(entry, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
 
 
-def run_line(identity: dict[str, Any], created: str, version: str | None) -> bytes:
+def run_line(
+    identity: dict[str, Any], created: str, version: str | None, *, own_cache: bool = False
+) -> bytes:
     return _line(
         {
             "type": "run",
@@ -205,6 +223,7 @@ def run_line(identity: dict[str, Any], created: str, version: str | None) -> byt
             "identity": identity,
             "created": created,
             "teachkit": version,
+            "own_cache": own_cache,
         }
     )
 
@@ -288,7 +307,12 @@ def _v2(data: dict[str, Any]) -> Entry:
         identity = data["identity"]
         if not isinstance(identity, dict):
             raise TypeError("identity is not a mapping")
-        return RunEntry(identity, _int(data.get("format", FORMAT)), str(data.get("created", "")))
+        return RunEntry(
+            identity,
+            _int(data.get("format", FORMAT)),
+            str(data.get("created", "")),
+            data.get("own_cache") is True,
+        )
     if kind == "session":
         files = data.get("files") or []
         if not isinstance(files, list) or not all(isinstance(f, str) for f in files):

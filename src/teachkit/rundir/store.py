@@ -109,7 +109,9 @@ class Store:
         self._rej_end = 0
 
     # --- the first line ---------------------------------------------------------------------
-    def initialize(self, identity: dict[str, Any], version: str | None) -> None:
+    def initialize(
+        self, identity: dict[str, Any], version: str | None, *, own_cache: bool = False
+    ) -> None:
         """Make the directory a run directory: the journal, holding only its ``run`` line.
         Written to a side file and linked into place, so it appears whole or not at all."""
         path = self.rundir.journal_path
@@ -117,7 +119,7 @@ class Store:
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         with environment_errors(path):
             with open(tmp, "wb") as fh:
-                fh.write(run_line(identity, created, version))
+                fh.write(run_line(identity, created, version, own_cache=own_cache))
                 fh.flush()
                 os.fsync(fh.fileno())
             try:
