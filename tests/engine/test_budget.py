@@ -150,3 +150,59 @@ def test_cost_and_budget_lost_after_a_crash(tmp_path: Path) -> None:
     # the recipe's teacher answered every request and judged every candidate once
     teacher, funnel = teachers["teacher"], manifest["funnel"]
     assert teacher["requests"] + teacher["cached"] == funnel["answers"] + funnel["generated"]
+
+
+async def test_answers_from_a_shared_cache_cost_this_run_nothing(tmp_path: Path) -> None:
+    cache = str(tmp_path / "shared.sqlite")
+    async with FakeServer() as server:
+        first = await teachkit.run_async(
+            recipe(server.base_url, 100.0), tmp_path / "a", cache_path=cache
+        )
+        assert first.manifest["cost_usd"] > 0
+        calls = server.stats()["answered"]
+        second = await teachkit.run_async(
+            recipe(server.base_url, 100.0), tmp_path / "b", cache_path=cache
+        )
+        assert server.stats()["answered"] == calls
+    assert second.accepted == 40 and second.manifest["cost_usd"] == 0
+    lines = [orjson.loads(x) for x in (tmp_path / "b" / "journal.jsonl").read_bytes().splitlines()]
+    jobs = [line for line in lines if line["type"] == "job"]
+    # the journal knows these answers were in the cache before the run asked: were this run
+    # killed before committing them, a resumed session would still not count them as paid
+    assert len(jobs) >= 40 and all(job["cached"] for job in jobs)
+    assert lines[0]["own_cache"] is False
+    own = orjson.loads((tmp_path / "a" / "journal.jsonl").read_bytes().splitlines()[0])
+    assert own["own_cache"] is False  # a cache shared with --cache is never the run's own
+
+
+def _forget_commits(run: Path) -> None:
+    """As if every session had been killed before committing anything: keep the jobs."""
+    journal = run / "journal.jsonl"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    journal.write_bytes(
+        b"".join(x for x in lines if b'"type":"commit"' not in x and b'"type":"end"' not in x)
+    )
+    (run / "manifest.json").unlink()
+
+
+async def test_answers_paid_before_a_kill_are_counted_once(tmp_path: Path) -> None:
+    async with FakeServer() as server:
+        paid = await teachkit.run_async(recipe(server.base_url, 100.0), tmp_path / "own")
+        shared = str(tmp_path / "shared.sqlite")
+        await teachkit.run_async(recipe(server.base_url, 100.0), tmp_path / "a", cache_path=shared)
+        free = await teachkit.run_async(
+            recipe(server.base_url, 100.0), tmp_path / "b", cache_path=shared
+        )
+        calls = server.stats()["answered"]
+        _forget_commits(tmp_path / "own")
+        _forget_commits(tmp_path / "b")
+        again = await teachkit.run_async(recipe(server.base_url, 100.0), tmp_path / "own")
+        again_free = await teachkit.run_async(
+            recipe(server.base_url, 100.0), tmp_path / "b", cache_path=shared
+        )
+        assert server.stats()["answered"] == calls  # everything came from the caches
+    # the run paid for these answers in the session that was "killed": they count, once
+    assert again.accepted == 40
+    assert again.manifest["cost_usd"] == pytest.approx(paid.manifest["cost_usd"])
+    # these were in the cache before the run asked for them: they never cost it anything
+    assert free.manifest["cost_usd"] == 0 and again_free.manifest["cost_usd"] == 0
