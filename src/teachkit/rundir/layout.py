@@ -145,6 +145,8 @@ class RunDir:
             raise RunDirError(
                 f"Cannot list {path}: {exc.strerror or exc}.", path=str(path)
             ) from exc
+        # the lock, and the side file of a journal whose first line a kill interrupted
+        names = {n for n in names if not n.startswith(".journal.jsonl.")}
         if names <= _ALLOWED_IN_NEW:
             return DirKind.EMPTY
         shown = ", ".join(sorted(names - _ALLOWED_IN_NEW)[:5])

@@ -123,7 +123,16 @@ class Store:
                 fh.flush()
                 os.fsync(fh.fileno())
             try:
-                os.link(tmp, path)
+                os.link(tmp, path)  # fails if a journal appeared meanwhile
+            except FileExistsError:
+                raise RunDirError(
+                    f"{path} appeared while the run started; another program writes into "
+                    f"{self.rundir.path}. Stop it and run again.",
+                    path=str(path),
+                ) from None
+            except OSError:  # a file system without hard links: create it exclusively
+                with open(path, "xb") as fh:
+                    fh.write(tmp.read_bytes())
             finally:
                 os.unlink(tmp)
 
