@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from teachkit.records import Record
+from teachkit.rundir.layout import RunDir
 from teachkit.rundir.store import write_records
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
@@ -83,11 +84,20 @@ def synthetic(n: int, seed: int = 0, start: int = 0) -> list[Record]:
     return out
 
 
-def write_run(run_dir: Path, records: Sequence[Record], shards: int = 2) -> Path:
-    """A run directory whose store holds ``records`` (in order), committed over ``shards``."""
+def write_run(
+    run_dir: Path, records: Sequence[Record], shards: int = 2, status: str | None = "complete"
+) -> Path:
+    """A run directory whose store holds ``records`` (in order), committed over ``shards``, with
+    the manifest a run that ended with ``status`` writes (None: no manifest, as after a kill
+    before the first one)."""
     per_shard = max(1, -(-len(records) // shards))
     batches = [list(records[i * per_shard : (i + 1) * per_shard]) for i in range(shards)]
-    return write_records(run_dir, batches)
+    write_records(run_dir, batches)
+    if status is not None:
+        RunDir(run_dir).write_manifest(
+            {"status": status, "accepted": len(records), "requested": len(records)}
+        )
+    return run_dir
 
 
 @pytest.fixture

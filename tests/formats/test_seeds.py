@@ -77,3 +77,15 @@ def test_missing_files(tmp_path: Path) -> None:
         load_seed_tasks("nope.jsonl", base_dir=tmp_path)
     with pytest.raises(DataError, match="ships no seed file"):
         load_seed_tasks("teachkit:nope.jsonl")
+
+
+def test_errors_carry_path_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"instruction": "ok"}\n\n{"instruction": 3}\n')
+    with pytest.raises(DataError) as info:
+        load_seed_tasks(str(path))
+    assert info.value.context == {"path": str(path), "line": 3}
+    path.write_text("\n")
+    with pytest.raises(DataError) as info:
+        load_seed_tasks(str(path))
+    assert info.value.context == {"path": str(path)}

@@ -12,7 +12,8 @@ from rouge_score import rouge_scorer
 
 from teachkit.errors import DataError
 from teachkit.generators.base import GeneratorContext, Job, RestoreState
-from teachkit.generators.instruct.alpaca import AlpacaGenerator, AlpacaSpec, parse_triples
+from teachkit.generators.instruct.alpaca import AlpacaGenerator, AlpacaSpec
+from teachkit.generators.instruct.parse import parse_triples
 from teachkit.recipe.load import load_recipe
 from teachkit.records import Record, Rejection
 from teachkit.teachers.backend import Capabilities, Response

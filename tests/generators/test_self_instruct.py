@@ -10,11 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rouge_score import rouge_scorer
 
 from teachkit.errors import RecipeError, RetryableError
+from teachkit.filters.base import Drop
+from teachkit.filters.rules import RulesFilter, RulesSpec
 from teachkit.generators.base import GeneratorContext, Job, Outcome, RestoreState
-from teachkit.generators.instruct.base import (
+from teachkit.generators.instruct.base import InstructionRules
+from teachkit.generators.instruct.parse import (
     filter_instances,
     normalize_whitespace,
     split_numbered_list,
@@ -446,3 +451,43 @@ def test_prompt_listing_normalises_whitespace() -> None:
 )
 def test_split_numbered_list(text: str, chat: bool, items: list[str]) -> None:
     assert [normalize_whitespace(i) for i in split_numbered_list(text, chat)] == items
+
+
+def test_overlapping_blacklist_entries_report_the_longest_match() -> None:
+    gen = generator(blacklist=["go", "go to"])
+    assert gen.rules.check("Go to the shop and buy milk.") == (
+        "blacklisted_word",
+        {"word": "go to"},
+    )
+    assert gen.rules.check("Let it go, then rest a while.") == ("blacklisted_word", {"word": "go"})
+
+
+_WORDS = st.sampled_from(["go", "to", "Go", "image", "images", "maps", "c++", "x", "tell", "é"])
+_PAPER_ONLY = {"write_a_program", "starts_with_punctuation", "starts_with_non_ascii"}
+
+
+@settings(max_examples=300)
+@given(
+    words=st.lists(_WORDS, min_size=1, max_size=12),
+    blacklist=st.lists(st.sampled_from(["go", "go to", "image", "c++", "Maps", " x "]), max_size=4),
+    low=st.integers(1, 6),
+    span=st.integers(0, 6),
+)
+def test_instruction_rules_decide_length_and_blacklist_as_the_rules_filter(
+    words: list[str], blacklist: list[str], low: int, span: int
+) -> None:
+    """The instruction recipes call the rules filter's checks: the same drops, the same word."""
+    instruction = " ".join(words)
+    mine = InstructionRules(low, low + span, tuple(blacklist)).check(instruction)
+    spec = {"kind": "rules", "field": "user", "blacklist_field": "user", "refusals": False}
+    spec.update(min_words=low, max_words=low + span, blacklist=blacklist)
+    record = Record(messages=[{"role": "user", "content": instruction}])
+    theirs = RulesFilter(RulesSpec.model_validate(spec)).verdict(record)
+    if isinstance(theirs, Drop):
+        assert mine is not None
+        if theirs.reason.startswith("blacklisted:"):
+            assert mine == ("blacklisted_word", {"word": theirs.reason.split(":", 1)[1]})
+        else:
+            assert mine == (theirs.reason.split(":")[0], {"words": len(words)})
+    else:
+        assert mine is None or mine[0] in _PAPER_ONLY

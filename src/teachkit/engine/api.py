@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from teachkit.engine.export import check_export, export_for_recipe
 from teachkit.engine.progress import ProgressSink
 from teachkit.engine.runner import Runner
 from teachkit.engine.session import Session
 from teachkit.errors import DataError, RecipeError
+from teachkit.formats.export import ExportSummary
 from teachkit.formats.readers import read_records
 from teachkit.recipe.identity import run_identity
 from teachkit.recipe.load import load_recipe
@@ -50,6 +52,8 @@ class RunSummary:
     rejected: int
     drops: dict[str, dict[str, int]] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
+    #: the training files written by the recipe's export section (None without one)
+    export: ExportSummary | None = None
 
     @property
     def ok(self) -> bool:
@@ -79,6 +83,14 @@ def _summary(session: Session, status: RunStatus, message: str) -> RunSummary:
     )
 
 
+def _exported(summary: RunSummary, recipe: Recipe) -> RunSummary:
+    """Write the recipe's export section (if any) and say so in the summary's message."""
+    summary.export = export_for_recipe(recipe, summary.run_dir)
+    if summary.export is not None:
+        summary.message = f"{summary.message} {summary.export.sentence()}".strip()
+    return summary
+
+
 def _nothing_to_do(session: Session, source: str | Path | None) -> RunSummary:
     path, tally = session.rundir.path, session.tally
     if source is not None:
@@ -104,7 +116,7 @@ async def _drive(
     try:
         session.open()
         if session.already_complete:
-            return _nothing_to_do(session, source)
+            return _nothing_to_do(session, source)  # (the finally below closes the session)
         await session.start()
         runner = Runner(session, progress)
         try:
@@ -119,9 +131,10 @@ async def _drive(
         session.end(result.status, result.message)
         if result.error is not None:
             raise result.error
-        return _summary(session, result.status, result.message)
+        summary = _summary(session, result.status, result.message)
     finally:
         await session.close()
+    return summary
 
 
 async def run_async(
@@ -136,6 +149,7 @@ async def run_async(
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
     recipe.require_generator()
+    check_export(recipe)  # an export section that cannot be written fails before any work
     session = Session(
         recipe,
         RunDir(resolve_out(recipe, out)),
@@ -143,7 +157,9 @@ async def run_async(
         use_cache=use_cache,
         cache_path=cache_path,
     )
-    return await _drive(session, progress)
+    summary = await _drive(session, progress)
+    # after close, so the lock is released: the export sees a complete run
+    return _exported(summary, recipe) if summary.ok else summary
 
 
 def run(

@@ -18,6 +18,9 @@ reason                     when
 
 Length, regex and refusal rules read ``field`` (default: the assistant answer); the blacklist reads
 ``blacklist_field`` (default: every turn, so a blacklisted word in the request counts too).
+
+The length and whole-word checks are also functions (:func:`length_problem`, :func:`whole_words`),
+which the instruction recipes' own rules call, so both make their decisions the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import importlib
 import json
 import re
+from collections.abc import Iterable
 from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -35,7 +39,15 @@ from teachkit.recipe.base import StrictModel
 from teachkit.records import FieldRef, Record, field_label, field_text
 from teachkit.similarity.text import word_count
 
-__all__ = ["DEFAULT_REFUSALS", "JsonRule", "RulesFilter", "RulesSpec", "VocabularyRule"]
+__all__ = [
+    "DEFAULT_REFUSALS",
+    "JsonRule",
+    "RulesFilter",
+    "RulesSpec",
+    "VocabularyRule",
+    "length_problem",
+    "whole_words",
+]
 
 #: phrases that mark a refusal or a model talking about itself (matched case-insensitively)
 DEFAULT_REFUSALS = (
@@ -156,11 +168,11 @@ class RulesFilter(Filter):
         self.spec = spec
         self._must = [re.compile(p) for p in spec.must_match]
         self._must_not = [re.compile(p) for p in spec.must_not_match]
-        self._blacklist = _any_word(spec.blacklist, re.IGNORECASE)
+        self._blacklist = whole_words(spec.blacklist)
         phrases = (
             [*DEFAULT_REFUSALS, *(_plain(p) for p in spec.refusal_phrases)] if spec.refusals else []
         )
-        self._refusals = _any_word(phrases, re.IGNORECASE)
+        self._refusals = whole_words(phrases)
         vocab = spec.vocabulary
         self._vocab = (
             {v if vocab.case_sensitive else v.casefold() for v in vocab.values} if vocab else set()
@@ -183,19 +195,10 @@ class RulesFilter(Filter):
     # --- one method per rule ----------------------------------------------------------------
     def _length(self, record: Record, text: str) -> Drop | None:
         s = self.spec
-        chars = len(text.strip())
-        if s.min_chars is not None and chars < s.min_chars:
-            return Drop("too_short:chars", {"chars": chars, "min": s.min_chars})
-        if s.max_chars is not None and chars > s.max_chars:
-            return Drop("too_long:chars", {"chars": chars, "max": s.max_chars})
-        if s.min_words is None and s.max_words is None:
-            return None
-        words = word_count(text)
-        if s.min_words is not None and words < s.min_words:
-            return Drop("too_short:words", {"words": words, "min": s.min_words})
-        if s.max_words is not None and words > s.max_words:
-            return Drop("too_long:words", {"words": words, "max": s.max_words})
-        return None
+        drop = _bounds("chars", len(text.strip()), s.min_chars, s.max_chars)
+        if drop is not None or (s.min_words is None and s.max_words is None):
+            return drop
+        return _bounds("words", word_count(text), s.min_words, s.max_words)
 
     def _regexes(self, record: Record, text: str) -> Drop | None:
         for pattern in self._must:
@@ -248,12 +251,33 @@ class RulesFilter(Filter):
         return None
 
 
-def _any_word(phrases: list[str], flags: int) -> re.Pattern[str] | None:
-    """One regex finding any of ``phrases`` as whole words (longest first), or None."""
+# --- checks shared with the instruction recipes ---------------------------------------------
+def length_problem(
+    value: int, low: int | None, high: int | None
+) -> Literal["too_short", "too_long"] | None:
+    """``too_short`` below ``low``, ``too_long`` above ``high`` (a bound of None is no bound)."""
+    if low is not None and value < low:
+        return "too_short"
+    if high is not None and value > high:
+        return "too_long"
+    return None
+
+
+def whole_words(phrases: Iterable[str]) -> re.Pattern[str] | None:
+    """One regex finding any of ``phrases`` as whole words, in any case, longest first; None when
+    there is no phrase. Its first group is the text that matched."""
     unique = sorted({p.strip() for p in phrases if p.strip()}, key=len, reverse=True)
     if not unique:
         return None
-    return re.compile(r"(?<!\w)(" + "|".join(map(re.escape, unique)) + r")(?!\w)", flags)
+    return re.compile(r"(?<!\w)(" + "|".join(map(re.escape, unique)) + r")(?!\w)", re.IGNORECASE)
+
+
+def _bounds(unit: str, value: int, low: int | None, high: int | None) -> Drop | None:
+    problem = length_problem(value, low, high)
+    if problem is None:
+        return None
+    limit = {"min": low} if problem == "too_short" else {"max": high}
+    return Drop(f"{problem}:{unit}", {unit: value, **limit})
 
 
 def _plain(text: str) -> str:

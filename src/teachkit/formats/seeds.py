@@ -22,7 +22,7 @@ import orjson
 
 from teachkit.errors import DataError
 
-__all__ = ["SHIPPED_SEEDS", "SeedTask", "load_seed_tasks", "read_seed_file"]
+__all__ = ["SHIPPED_SEEDS", "SeedTask", "load_seed_tasks", "read_seed_file", "resolve_seed_path"]
 
 #: the seed file that ships inside the package
 SHIPPED_SEEDS = "teachkit:seed_tasks.jsonl"
@@ -40,6 +40,15 @@ class SeedTask:
     name: str = ""
 
 
+def resolve_seed_path(location: str, base_dir: str | Path) -> Path:
+    """The file on disk that a ``seeds`` (or ``against``) value names: ``~`` expanded, a relative
+    path taken from ``base_dir`` (the recipe's folder). Every seed file on disk is found here."""
+    path = Path(location).expanduser()
+    if not path.is_absolute():
+        path = Path(base_dir) / path
+    return path
+
+
 def _read_text(location: str, base_dir: str | Path) -> tuple[str, str]:
     """The file's text and how to name it in messages."""
     if location.startswith(_PACKAGE_PREFIX):
@@ -48,21 +57,23 @@ def _read_text(location: str, base_dir: str | Path) -> tuple[str, str]:
         if not resource.is_file():
             raise DataError(
                 f"teachkit ships no seed file named {name!r}. Use {SHIPPED_SEEDS!r} or the path of "
-                "your own JSONL seed file."
+                "your own JSONL seed file.",
+                path=location,
             )
         return resource.read_text(encoding="utf-8"), location
-    path = Path(location).expanduser()
-    if not path.is_absolute():
-        path = Path(base_dir) / path
+    path = resolve_seed_path(location, base_dir)
     if not path.is_file():
         raise DataError(
             f"The seed file {path} does not exist. Check the 'seeds' path (relative paths are "
-            "resolved against the recipe's folder)."
+            "resolved against the recipe's folder).",
+            path=str(path),
         )
     try:
         return path.read_text(encoding="utf-8"), str(path)
     except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"The seed file {path} cannot be read as UTF-8 text: {exc}.") from exc
+        raise DataError(
+            f"The seed file {path} cannot be read as UTF-8 text: {exc}.", path=str(path)
+        ) from exc
 
 
 def _text(value: Any, where: str, key: str) -> str:
@@ -137,14 +148,20 @@ def read_seed_file(text: str, where: str) -> list[SeedTask]:
             continue
         place = f"{where}, line {line_no}"
         try:
-            data = orjson.loads(line)
+            tasks.append(_parse_line(orjson.loads(line), place, line_no))
         except orjson.JSONDecodeError as exc:
             raise DataError(
-                f"{place}: not valid JSON ({exc}). Each line must hold one JSON object."
+                f"{place}: not valid JSON ({exc}). Each line must hold one JSON object.",
+                path=where,
+                line=line_no,
             ) from exc
-        tasks.append(_parse_line(data, place, line_no))
+        except DataError as exc:  # the line's problem, raised without its place
+            exc.context.update(path=where, line=line_no)
+            raise
     if not tasks:
-        raise DataError(f"The seed file {where} holds no seed tasks; add one JSON object per line.")
+        raise DataError(
+            f"The seed file {where} holds no seed tasks; add one JSON object per line.", path=where
+        )
     return tasks
 
 

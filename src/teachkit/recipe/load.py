@@ -42,7 +42,7 @@ def _path(loc: Iterable[int | str], data: Any) -> str:
             parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
             node = node[item] if isinstance(node, list) and item < len(node) else None
             continue
-        if isinstance(node, Mapping) and item not in node and "kind" in node:
+        if isinstance(node, Mapping) and item not in node and item == node.get("kind"):
             continue  # the discriminator tag pydantic inserts for a union member
         if isinstance(node, Mapping) and item not in node and "-" in item:
             continue  # e.g. "function-after[...]" wrappers
@@ -170,8 +170,8 @@ def dump_recipe(recipe: Recipe) -> str:
 
 
 def recipe_hash(recipe: Recipe) -> str:
-    """Hash of what determines the records (not the count, run limits or cache location)."""
-    data = recipe.model_dump(mode="json", exclude={"run", "cache", "output"})
+    """Hash of what determines the records (not the count, run limits, cache or export)."""
+    data = recipe.model_dump(mode="json", exclude={"run", "cache", "output", "export"})
     if data.get("generator"):
         data["generator"].pop("count", None)
     return content_hash(data, prefix="h1:", length=16)

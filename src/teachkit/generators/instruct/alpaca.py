@@ -9,7 +9,6 @@ Records: user turn = instruction (plus the input), assistant turn = output.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import Field
@@ -21,33 +20,13 @@ from teachkit.generators.instruct.base import (
     InstructionGenerator,
     InstructionSpecBase,
     instruction_record,
-    make_request,
-    normalize_whitespace,
 )
+from teachkit.generators.instruct.parse import parse_triples
+from teachkit.generators.instruct.prompts import alpaca_list_prompt, make_request
 from teachkit.records import Record, Rejection, content_hash
 from teachkit.teachers.backend import Response
 
-__all__ = ["AlpacaGenerator", "AlpacaSpec", "parse_triples"]
-
-PREAMBLE = """\
-Write {total} varied tasks that a person might give to a helpful text assistant. Each task has an \
-instruction, an optional input and a good response.
-
-Rules:
-1. Vary the kind of task (open questions, rewriting, classification, brainstorming, extraction, \
-reasoning, coding, advice and more) and the way it is asked (questions and commands). Do not \
-start two instructions with the same verb.
-2. Every task must be doable with text alone: nothing that needs pictures, sound, files, the \
-internet or actions in the physical world.
-3. Write in English. An instruction is one or two sentences.
-4. When a task needs an input, give a concrete, realistic one of at most 100 words (a sentence, a \
-paragraph, a list, a small table, some code). When it needs none, write <noinput> as the input.
-5. The response is correct and complete, and at most 100 words long.
-
-List of {total} tasks:
-"""
-
-Triple = tuple[str, str, str]
+__all__ = ["AlpacaGenerator", "AlpacaSpec"]
 
 
 class AlpacaSpec(InstructionSpecBase):
@@ -64,35 +43,6 @@ class AlpacaSpec(InstructionSpecBase):
 
     def build(self, ctx: GeneratorContext) -> AlpacaGenerator:
         return AlpacaGenerator(self, ctx)
-
-
-def parse_triples(text: str, first: int, truncated: bool) -> list[tuple[Triple | None, str, str]]:
-    """Split a continuation into items: (triple or None, reason when None, raw item text).
-
-    ``text`` is what follows ``"{first}. Instruction:"``; a chat reply that repeats that opening
-    (or starts with ``###``) is accepted too. A truncated answer loses its last item.
-    """
-    body = text.lstrip()
-    if body.startswith("###"):
-        body = body[3:].lstrip()
-    if not re.match(rf"{first}\.\s+Instruction:", body):
-        body = f"{first}. Instruction:{text}"
-    pieces = body.split("###")
-    items: list[tuple[Triple | None, str, str]] = []
-    for idx, piece in enumerate(pieces):
-        if not piece.strip():
-            continue
-        if idx == len(pieces) - 1 and truncated:
-            items.append((None, "truncated", piece.strip()))
-            continue
-        parts = re.split(rf"{first + idx}\.\s+(Instruction|Input|Output):", piece)
-        if len(parts) != 7:
-            items.append((None, "unparsable", piece.strip()))
-            continue
-        given = parts[4].strip()
-        given = "" if given.lower() == "<noinput>" else given
-        items.append(((parts[2].strip(), given, parts[6].strip()), "", piece.strip()))
-    return items
 
 
 class AlpacaGenerator(InstructionGenerator):
@@ -113,21 +63,8 @@ class AlpacaGenerator(InstructionGenerator):
         spec = self.spec
         rng = self.ctx.rng("alpaca", "prompt", index)
         chosen = rng.sample(self.seeds, min(spec.prompt_instructions, len(self.seeds)))
-        parts = [PREAMBLE.format(total=spec.stop_item)]
-        for number, seed in enumerate(chosen, start=1):
-            given, answer = seed.instances[0]
-            instruction = normalize_whitespace(seed.instruction).rstrip(":")
-            parts.append(
-                f"###\n{number}. Instruction: {instruction}\n"
-                f"{number}. Input:\n{given or '<noinput>'}\n{number}. Output:\n{answer}\n"
-            )
-        first = len(chosen) + 1
-        listing = "".join(parts) + "###\n"
-        chat = (
-            f"{listing}\nContinue the list from item {first} up to item {spec.stop_item - 1} in "
-            f"exactly this format, with ### between items. Start your reply with "
-            f'"{first}. Instruction:".'
-        )
+        examples = [(seed.instruction, *seed.instances[0]) for seed in chosen]
+        prompt = alpaca_list_prompt(examples, spec.stop_item)
         stop = [f"\n{spec.stop_item}", f"{spec.stop_item}."]
         options = {
             "temperature": spec.temperature,
@@ -138,10 +75,8 @@ class AlpacaGenerator(InstructionGenerator):
         return Job(
             key=f"alpaca:prompt:{index:06d}",
             stage="prompt",
-            request=make_request(
-                self.mode, f"{listing}{first}. Instruction:", chat, options, self.ctx.sampling
-            ),
-            context={"parents": [seed.id for seed in chosen], "first": first},
+            request=make_request(self.mode, prompt, options, self.ctx.sampling),
+            context={"parents": [seed.id for seed in chosen], "first": len(chosen) + 1},
         )
 
     def on_response(self, job: Job, response: Response) -> Outcome:

@@ -26,18 +26,20 @@ from teachkit.generators.instruct.base import (
     SELF_INSTRUCT_BLACKLIST,
     InstructionGenerator,
     InstructionSpecBase,
-    filter_instances,
     instruction_record,
-    make_request,
+)
+from teachkit.generators.instruct.parse import (
+    filter_instances,
     normalize_whitespace,
     parse_classification_instances,
     parse_generation_instances,
     split_numbered_list,
 )
 from teachkit.generators.instruct.prompts import (
-    CLASSIFY_PROMPT,
-    INPUT_FIRST_PROMPT,
-    OUTPUT_FIRST_PROMPT,
+    classify_prompt,
+    instances_prompt,
+    make_request,
+    task_list_prompt,
 )
 from teachkit.records import Record, Rejection, content_hash
 from teachkit.teachers.backend import Response
@@ -104,17 +106,8 @@ class SelfInstructGenerator(InstructionGenerator):
             for i in rng.sample(range(len(self.seeds)), n_seeds)
         ]
         rng.shuffle(chosen)
-        lines = [spec.header]
-        for number, (text, _) in enumerate(chosen, start=1):
-            lines.append(f"{number}. {normalize_whitespace(text).rstrip(':')}")
-        first = len(chosen) + 1
-        listing = "\n".join(lines) + "\n"
+        prompt = task_list_prompt(spec.header, [text for text, _ in chosen], spec.stop_item)
         stop = [f"\n{spec.stop_item}", f"{spec.stop_item}.", f"{spec.stop_item} ."]
-        chat = (
-            f"Continue the numbered list below with new tasks that differ from the ones listed. "
-            f"Write items {first} to {spec.stop_item - 1}, one task per item, and nothing else."
-            f"\n\n{listing}{first}."
-        )
         options = {
             "temperature": spec.temperature,
             "top_p": spec.top_p,
@@ -125,7 +118,7 @@ class SelfInstructGenerator(InstructionGenerator):
         return Job(
             key=f"si:prompt:{index:06d}",
             stage="prompt",
-            request=make_request(self.mode, f"{listing}{first}.", chat, options, self.ctx.sampling),
+            request=make_request(self.mode, prompt, options, self.ctx.sampling),
             context={"parents": [parent for _, parent in chosen]},
         )
 
@@ -196,14 +189,13 @@ class SelfInstructGenerator(InstructionGenerator):
 
     # --- stage 2: classification task or not -------------------------------------------------
     def _classify_job(self, key: str, context: dict[str, Any]) -> Job:
-        task = f"Task: {context['instruction']}\nIs it classification?"
-        chat = f"{CLASSIFY_PROMPT}{task}\n\nAnswer with Yes or No only."
         options = {
             "temperature": 0.0,
             "max_tokens": 3 if self.mode == "completion" else 8,
             "stop": ["\n", "Task"],
         }
-        request = make_request(self.mode, CLASSIFY_PROMPT + task, chat, options, self.ctx.sampling)
+        prompt = classify_prompt(context["instruction"])
+        request = make_request(self.mode, prompt, options, self.ctx.sampling)
         return Job(key=key, stage="classify", request=request, context=context)
 
     def _on_classify(self, job: Job, response: Response) -> Outcome:
@@ -217,11 +209,8 @@ class SelfInstructGenerator(InstructionGenerator):
     # --- stage 3: instances ------------------------------------------------------------------
     def _instances_job(self, context: dict[str, Any]) -> Job:
         spec = self.spec
-        template = OUTPUT_FIRST_PROMPT if context["is_classification"] else INPUT_FIRST_PROMPT
-        task = f"Task: {context['instruction']}\n"
-        chat = (
-            f"{template}{task}\nWrite up to {spec.max_instances} examples for this last task in "
-            "exactly the same format. Do not repeat the task line."
+        prompt = instances_prompt(
+            context["instruction"], bool(context["is_classification"]), spec.max_instances
         )
         stop = [f"Example {spec.max_instances + 1}"]
         options = {
@@ -230,7 +219,7 @@ class SelfInstructGenerator(InstructionGenerator):
             "max_tokens": spec.instance_max_tokens,
             "stop": [*stop, "Task:"] if self.mode == "completion" else stop,
         }
-        request = make_request(self.mode, template + task, chat, options, self.ctx.sampling)
+        request = make_request(self.mode, prompt, options, self.ctx.sampling)
         key = f"si:instances:{context['suffix']}"
         return Job(key=key, stage="instances", request=request, context=context)
 
