@@ -51,7 +51,8 @@ def _recipe(real: Path) -> teachkit.Recipe:
             },
             "export": {"format": "chat", "validation": str(real)},
             "quality": {"embeddings": False},
-        }
+        },
+        base_dir=real.parent,
     )
 
 

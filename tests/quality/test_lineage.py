@@ -32,7 +32,7 @@ def recipe(tmp_path: Path, **top: Any) -> teachkit.Recipe:
         "quality": {"embeddings": False},
         **top,
     }
-    loaded = parse_recipe(data)
+    loaded = parse_recipe(data, base_dir=tmp_path)
     loaded.set_base_dir(str(tmp_path))
     return loaded
 
