@@ -138,6 +138,7 @@ class Session:
             sampling={"seed": self.recipe.seed, **self.recipe.teacher.sampling.as_options()},
             generation_depth=self.recipe.teacher.generation_depth,
             base_dir=self.recipe.base_dir,
+            chat_template=t.backend.chat_template(),
         )
 
     def _build_generator(self) -> Generator:

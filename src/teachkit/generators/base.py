@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from teachkit.errors import TeacherError
 from teachkit.records import Record, Rejection
-from teachkit.teachers.backend import Capabilities, Request, Response
+from teachkit.teachers.backend import Capabilities, ChatTemplate, Request, Response
 
 __all__ = [
     "Generator",
@@ -99,6 +99,9 @@ class GeneratorContext:
     generation_depth: int = 0
     #: directory that relative data paths in the recipe are resolved against
     base_dir: str = "."
+    #: the teacher model's own chat template, when its backend knows it (Magpie derives its
+    #: raw prompts from it)
+    chat_template: ChatTemplate | None = None
 
     def rng(self, *salt: object) -> random.Random:
         """A random generator seeded by the run seed and ``salt`` (e.g. a job index)."""
