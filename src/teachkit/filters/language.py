@@ -121,12 +121,11 @@ class LanguageDetector:
         detector = self.load()
         if not text.strip():
             return None, 0.0
-        values = detector.compute_language_confidence_values(text)
-        if not values:
+        language = detector.detect_language_of(text)
+        if language is None:
             return None, 0.0
-        best = values[0]
-        language = best.language
-        return _code(language.iso_code_639_1.name), float(best.value)
+        confidence = float(detector.compute_language_confidence(text, language))
+        return _code(language.iso_code_639_1.name), confidence
 
 
 class LanguageFilter(Filter):

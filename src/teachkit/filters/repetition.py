@@ -62,7 +62,7 @@ def units(text: str) -> list[str]:
     """The words of ``text`` (lower-cased, edge punctuation dropped), or its characters when it
     is written without spaces."""
     words = [w for w in (_EDGES.sub("", w.lower()) for w in text.split()) if w]
-    if len(words) <= 2 and len(text) > 40:  # a script without spaces between words
+    if words and len(text) / len(words) > 12:  # a script without spaces between words
         return [c for c in text if not c.isspace()]
     return words
 

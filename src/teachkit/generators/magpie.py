@@ -57,6 +57,8 @@ class MagpieResponse(StrictModel):
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     max_tokens: int = Field(default=1024, ge=1)
+    #: drop a conversation whose response hit max_tokens (``truncated_response``)
+    drop_truncated: bool = True
 
 
 class MagpieSpec(GeneratorSpecBase):
@@ -212,7 +214,7 @@ class MagpieGenerator(Generator):
     def _response_job(self, job: Job, instruction: str, raw: str, steps: list[str]) -> Job:
         context = job.context
         history = [*context["history"], {"role": "user", "content": instruction}]
-        options = self._options(**self.spec.response.model_dump())
+        options = self._options(**self.spec.response.model_dump(exclude={"drop_truncated"}))
         return Job(
             key=f"magpie:{context['index']:06d}:t{context['turn']}:response",
             stage="response",
@@ -248,7 +250,8 @@ class MagpieGenerator(Generator):
         context = job.context
         answer = response.text.strip()
         history: list[Message] = [*context["history"], {"role": "assistant", "content": answer}]
-        if response.finish_reason == "length" or not answer:
+        truncated = response.finish_reason == "length" and self.spec.response.drop_truncated
+        if truncated or not answer:
             reason = "truncated_response" if answer else "empty_response"
             return self._drop(job, reason, history, {"turn": context["turn"]})
         turn = int(context["turn"])

@@ -15,7 +15,8 @@ A surviving evolution is a candidate record (user: the evolved instruction, assi
 answer) and the lineage's instruction for the next round; an eliminated one is kept in
 rejected/ with its reason, and the lineage's instruction goes back unchanged, to be evolved
 again next round, as in the paper. Every record carries its chain in ``meta.evolution``
-(``[{round, operation, instruction}]``) and ``meta.depth`` (the rounds it went through). Job keys
+(``[{round, operation, instruction}]``: the evolutions that survived, so a round that failed
+leaves no step) and ``meta.depth`` (the round). Job keys
 are ``evol:<lineage>:r<round>:<operation>:<stage>``: follow-up jobs are journalled with their
 parent's commit, so a killed run resumes with nothing lost or paid twice.
 """
@@ -117,7 +118,7 @@ class EvolInstructGenerator(Generator):
         lineage = self.next_seed
         self.next_seed += 1
         seed = self.seeds[lineage]
-        first = len(seed.chain) + 1
+        first = int(seed.chain[-1].get("round", len(seed.chain))) + 1 if seed.chain else 1
         self.active[lineage] = self.spec.rounds
         context = {
             "lineage": lineage,
@@ -152,7 +153,9 @@ class EvolInstructGenerator(Generator):
         options = self._options(
             temperature=spec.temperature, top_p=spec.top_p, max_tokens=spec.max_tokens
         )
-        request = Request(messages=self._messages(prompt), options=options)
+        # an instruction evolved again after a failure (or twice in a seed file) gets a new draw
+        sample = int(context["lineage"]) * 1000 + int(context["round"])
+        request = Request(messages=self._messages(prompt), options=options, sample=sample)
         return Job(self._key(context, "evolve"), "evolve", request, context)
 
     def _equal_job(self, context: dict[str, Any]) -> Job:
@@ -282,7 +285,7 @@ class EvolInstructGenerator(Generator):
             operation=operation,
             evolving="in-breadth" if operation == "breadth" else "in-depth",
             evolution=chain,
-            depth=self.ctx.generation_depth + len(chain),
+            depth=self.ctx.generation_depth + int(context["round"]),
         )
         return Record(messages=messages, meta=meta)
 
