@@ -34,6 +34,7 @@ _COMMAND_MODULES = (
     "teachkit.cli.curate",
     "teachkit.cli.export",
     "teachkit.cli.serve",
+    "teachkit.cli.sandbox",
 )
 
 
