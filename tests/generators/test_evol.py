@@ -212,3 +212,10 @@ def test_elimination_rules() -> None:
         "#The Given Prompt#:\nWhy is the sky blue?\n#Rewritten Prompt#:\n"
     )
     assert evolve_prompt("breadth", "X").endswith("#Given Prompt#:\nX\n#Created Prompt#:\n")
+
+
+def test_the_example_recipe_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "evol_instruct.yaml"
+    recipe = load_recipe(example)
+    assert recipe.generator is not None and recipe.generator.kind == "evol_instruct"
+    assert recipe.teacher.backend == "llamacpp"

@@ -237,3 +237,10 @@ def test_sanitisation_off_keeps_the_text() -> None:
     clean = sanitize("User: hi there<|im_end|>", tokens=["<|im_end|>"], clean=False)
     assert (clean.text, clean.reason, clean.steps) == ("User: hi there<|im_end|>", None, [])
     assert sanitize("Explain this", finish_reason="length").reason == "truncated"
+
+
+def test_the_example_recipe_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "magpie.yaml"
+    recipe = load_recipe(example)
+    assert recipe.generator is not None and recipe.generator.kind == "magpie"
+    assert [f.kind for f in recipe.filters] == ["repetition", "language", "dedup", "tags"]
