@@ -138,6 +138,7 @@ class Session:
             sampling={"seed": self.recipe.seed, **self.recipe.teacher.sampling.as_options()},
             generation_depth=self.recipe.teacher.generation_depth,
             base_dir=self.recipe.base_dir,
+            teacher_factory=self.teacher_for,
         )
 
     def _build_generator(self) -> Generator:
@@ -178,6 +179,9 @@ class Session:
         chain: FilterChain | None = getattr(self, "chain", None)
         if chain is not None:
             await chain.aclose()
+        generator: Generator | None = getattr(self, "generator", None)
+        if generator is not None:
+            await generator.aclose()
         for teacher in self.teachers.values():
             await teacher.aclose()
         if self.cache is not None:
