@@ -207,7 +207,9 @@ class _Pairer:
             self._labelled(record, prompt_id, pairs, rank_by)
         else:
             for chosen, rejected, decided in pairs:
-                out.records.append(self._pair(record, prompt_id, chosen, rejected, rank_by, decided))
+                out.records.append(
+                    self._pair(record, prompt_id, chosen, rejected, rank_by, decided)
+                )
 
     def _eligible(self, record: Record, prompt_id: str, rank_by: list[str]) -> list[_Candidate]:
         eligible: list[_Candidate] = []
@@ -215,7 +217,8 @@ class _Pairer:
             if not isinstance(raw, dict):
                 continue
             text, problem = normalise(str(raw.get("text") or ""), self.spec.think)
-            scores = raw.get("scores") if isinstance(raw.get("scores"), dict) else {}
+            found = raw.get("scores")
+            scores: dict[str, Any] = found if isinstance(found, dict) else {}
             missing = [n for n in rank_by if not isinstance(scores.get(n), int | float)]
             if problem is None and raw.get("finish_reason") == "length":
                 problem = None if self.spec.allow_truncated else "truncated"
@@ -236,7 +239,9 @@ class _Pairer:
         self, record: Record, chosen: _Candidate, rejected: _Candidate, rank_by: list[str]
     ) -> tuple[str | None, int]:
         """(why the pair is not valid or None, the index of the scorer that decides it)."""
-        decided = next(i for i, (a, b) in enumerate(zip(chosen.key, rejected.key)) if a != b)
+        decided = next(
+            i for i, (a, b) in enumerate(zip(chosen.key, rejected.key, strict=True)) if a != b
+        )
         name = rank_by[decided]
         if chosen.text == rejected.text:
             return "identical", decided

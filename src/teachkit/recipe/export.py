@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from teachkit.recipe.base import StrictModel
 
-__all__ = ["FILE_FORMATS", "PAIR_POLICIES", "ExportSpec", "FileFormat", "PairingSpec", "PairPolicy"]
+__all__ = ["FILE_FORMATS", "PAIR_POLICIES", "ExportSpec", "FileFormat", "PairPolicy", "PairingSpec"]
 
 FileFormat = Literal["jsonl", "parquet", "hf"]
 #: what ``file_format`` accepts: JSON Lines, Parquet files, or a ``datasets``-loadable folder

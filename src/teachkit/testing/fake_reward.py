@@ -47,7 +47,7 @@ class RewardScript:
     fn: RewardFn | None = None
     rules: Sequence[tuple[str, float | None]] = ()
     #: the score when no rule matches (None: refuse with HTTP 400)
-    default: float | None | Callable[[str], float | None] = default_reward
+    default: float | Callable[[str], float | None] | None = default_reward
     calls: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -71,7 +71,7 @@ def script_reward(
     fn: RewardFn | None = None,
     *,
     rules: Sequence[tuple[str, float | None]] = (),
-    default: float | None | Callable[[str], float | None] = default_reward,
+    default: float | Callable[[str], float | None] | None = default_reward,
 ) -> RewardScript:
     """Make ``server`` (a :class:`~teachkit.testing.FakeServer`) score with ``fn`` or ``rules``;
     returns the script, whose ``calls`` list every text scored."""

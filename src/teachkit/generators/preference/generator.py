@@ -20,6 +20,7 @@ with the reason (``all_tied``, ``all_correct``, ``all_incorrect``, ``too_few_can
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ from teachkit.teachers.registry import backend_class
 from teachkit.teachers.teacher import Teacher
 
 __all__ = ["PreferenceGenerator"]
+
+log = logging.getLogger("teachkit")
 
 #: the drop label of a prompt rejected by the generator
 FILTER = "preference"
@@ -149,7 +152,7 @@ class PreferenceGenerator(Generator):
             for k, request in enumerate(self._requests(writer, item.messages, index)):
                 slots.append((writer, k, request))
         answers: list[Response | TeacherError | None] = [response]
-        answers += await asyncio.gather(*(self._ask(w, r) for w, _k, r in slots[1:]))
+        answers += await asyncio.gather(*(self._ask(job, w, r) for w, _k, r in slots[1:]))
         candidates, failures = self._candidates(slots, answers)
         self.counts["prompts"] += 1
         self.counts["candidates"] += len(candidates)
@@ -161,13 +164,18 @@ class PreferenceGenerator(Generator):
         record = self._record(job, item, candidates, failures, comparisons)
         return self._decide(record)
 
-    async def _ask(self, writer: _Writer, request: Request) -> Response | TeacherError:
+    async def _ask(self, job: Job, writer: _Writer, request: Request) -> Response | TeacherError:
+        teacher = self.teachers[writer.route]
         try:
-            return await self.teachers[writer.route].complete(request)
+            response = await teacher.complete(request)
         except (ConfigError, CircuitOpenError):
             raise  # every later request would fail the same way: stop, resume later
         except TeacherError as error:
             return error
+        if log.isEnabledFor(logging.DEBUG):  # the runner's line, for the candidates it did not send
+            key = teacher.key(request)
+            log.debug("answer job=%s key=%s cached=%d", job.key, key, int(response.cached))
+        return response
 
     def _candidates(
         self, slots: list[tuple[_Writer, int, Request]], answers: list[Any]
@@ -186,7 +194,9 @@ class PreferenceGenerator(Generator):
                 )
                 continue
             for choice, text in enumerate(answer.texts[: writer.n if writer.native else 1]):
-                finish = answer.finish_reasons[choice] if choice < len(answer.finish_reasons) else ""
+                finish = (
+                    answer.finish_reasons[choice] if choice < len(answer.finish_reasons) else ""
+                )
                 candidates.append(
                     {
                         "text": text,

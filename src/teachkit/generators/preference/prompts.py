@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from teachkit.errors import DataError
 from teachkit.formats.pairs import prompt_turns
@@ -43,7 +43,7 @@ class PromptSpec(StrictModel):
 
     #: the user prompt, a template over ``axes``
     template: str | None = None
-    axes: Axes = {}
+    axes: Axes = Field(default_factory=dict)
     axis_sampling: AxisSampling = "cartesian"
     #: a system prompt (a template over the axes), added unless the prompt has a system turn
     system: str | None = None

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -42,6 +43,8 @@ from teachkit.teachers.backend import Request
 from teachkit.teachers.teacher import Teacher
 
 __all__ = ["ASPECTS", "JudgeScorer", "JudgeScorerSpec", "parse_ratings", "parse_winner"]
+
+log = logging.getLogger("teachkit")
 
 #: UltraFeedback's four aspects, described in teachkit's words
 ASPECTS: dict[str, str] = {
@@ -104,7 +107,9 @@ class JudgeScorer(Scorer):
 
     # --- requests -----------------------------------------------------------------------------
     def _request(self, prompt: str, schema: dict[str, Any]) -> Request:
-        json_schema = schema if self.teacher is not None and self.teacher.capabilities.json_schema else None
+        json_schema = (
+            schema if self.teacher is not None and self.teacher.capabilities.json_schema else None
+        )
         messages = [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": prompt}]
         return Request(messages=messages, options=dict(self.options), json_schema=json_schema)
 
@@ -157,6 +162,9 @@ class JudgeScorer(Scorer):
         except TeacherError:
             self.outcomes["failed"] += 1
             return None
+        if log.isEnabledFor(logging.DEBUG):
+            key = self.teacher.key(request)
+            log.debug("answer job=%s key=%s cached=%d", self.name, key, int(response.cached))
         return response.text
 
     # --- scoring ------------------------------------------------------------------------------
@@ -266,9 +274,7 @@ def parse_winner(text: str) -> str | None:
     return "tie" if value == "tie" else value.upper()
 
 
-def parse_ratings(
-    text: str, aspects: list[str], scale: int
-) -> tuple[dict[str, float], str] | None:
+def parse_ratings(text: str, aspects: list[str], scale: int) -> tuple[dict[str, float], str] | None:
     """``({aspect: rating}, reason)`` from a ratings judge's answer; None unless every aspect
     has a rating from 1 to ``scale``."""
     found = _first_object(text)

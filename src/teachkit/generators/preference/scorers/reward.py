@@ -20,6 +20,7 @@ candidate the server refuses (HTTP 4xx) is unscored; a server that keeps failing
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
@@ -42,6 +43,8 @@ from teachkit.teachers.http import HttpBackend, safe_url
 from teachkit.teachers.teacher import Teacher
 
 __all__ = ["RewardBackend", "RewardScorer", "RewardSpec", "reward_root"]
+
+log = logging.getLogger("teachkit")
 
 Endpoint = Literal["pooling", "classify", "score"]
 _PATHS = {"pooling": "/pooling", "classify": "/classify", "score": "/v1/score"}
@@ -161,14 +164,18 @@ class RewardScorer(Scorer):
         return Request(messages=messages, options=options)
 
     async def _one(self, prompt: Prompt, answer: str) -> tuple[float | None, dict[str, Any]]:
+        request = self.request(prompt, answer)
         try:
-            response = await self.teacher.complete(self.request(prompt, answer))
+            response = await self.teacher.complete(request)
         except (ConfigError, CircuitOpenError):
             raise
         except TeacherError as exc:
             self.outcomes["failed"] += 1
             return None, {"reason": "reward_failed", "error": str(exc)[:300]}
         self.outcomes["scored"] += 1
+        if log.isEnabledFor(logging.DEBUG):
+            key = self.teacher.key(request)
+            log.debug("answer job=%s key=%s cached=%d", self.name, key, int(response.cached))
         return float(response.text), {}
 
     async def score(self, prompt: Prompt, candidates: Sequence[str]) -> Scores:
