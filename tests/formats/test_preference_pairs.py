@@ -80,7 +80,10 @@ def test_first_argmax_ties_never_make_chosen_equal_rejected() -> None:
     [
         ("best_vs_worst", [("d", "a")]),
         ("best_vs_second", [("d", "c")]),
-        ("all_above_margin", [("d", "c"), ("d", "b"), ("d", "a"), ("c", "b"), ("c", "a"), ("b", "a")]),
+        (
+            "all_above_margin",
+            [("d", "c"), ("d", "b"), ("d", "a"), ("c", "b"), ("c", "a"), ("b", "a")],
+        ),
     ],
 )
 def test_policies(policy: str, expected: list[tuple[str, str]]) -> None:
@@ -169,7 +172,9 @@ def test_rank_by_breaks_ties_with_the_next_scorer() -> None:
     assert (pair.chosen, pair.rejected) == ("right-b", "right-a")
     assert pair.meta["pair"]["scorer"] == "rm"  # the verifier tied them; the reward decided
     built, _ = build_pairs([record], PairingSpec(policy="best_vs_worst"))
-    assert built.records[0].rejected == "wrong" and built.records[0].meta["pair"]["scorer"] == "check"
+    assert (
+        built.records[0].rejected == "wrong" and built.records[0].meta["pair"]["scorer"] == "check"
+    )
     built, report = build_pairs([record], PairingSpec(rank_by=["missing"]))
     assert not built.records and report["skipped_prompts"] == {"scorer_missing": 1}
 
@@ -200,7 +205,10 @@ def test_both_sides_are_normalised_the_same_way() -> None:
     assert normalise("a  \r\nb\t\n\n") == ("a\nb", None)
     assert normalise("<think>\n\n</think>\n\nAnswer") == ("Answer", None)
     assert normalise("<think>\n\n</think>Answer", think="keep") == ("Answer", None)
-    assert normalise("<think>work</think> Answer", think="keep") == ("<think>work</think> Answer", None)
+    assert normalise("<think>work</think> Answer", think="keep") == (
+        "<think>work</think> Answer",
+        None,
+    )
     assert normalise("<think>work</think> Answer") == ("Answer", None)
     assert normalise("<think>never closed") == ("<think>never closed", "unclosed_think")
     assert normalise("Answer", think="require") == ("Answer", "missing_think")
@@ -254,10 +262,22 @@ def test_export_writes_pairs_counts_and_skipped_reasons(tmp_path: Path) -> None:
     assert report["skipped_prompts"] == {"all_tied": 1, "too_few_candidates": 1}
     assert report["excluded_candidates"] == {"missing_score": 1}
     skipped = read(tmp_path / "skipped.jsonl")
-    assert sorted(s["reason"] for s in skipped) == ["all_tied", "missing_score", "too_few_candidates"]
+    assert sorted(s["reason"] for s in skipped) == [
+        "all_tied",
+        "missing_score",
+        "too_few_candidates",
+    ]
     rows = read(tmp_path / "train.jsonl") + read(tmp_path / "validation.jsonl")
     for row in rows:
-        assert set(row) == {"prompt", "chosen", "rejected", "score_chosen", "score_rejected", "margin", "prompt_id"}
+        assert set(row) == {
+            "prompt",
+            "chosen",
+            "rejected",
+            "score_chosen",
+            "score_rejected",
+            "margin",
+            "prompt_id",
+        }
         assert row["margin"] == pytest.approx(row["score_chosen"] - row["score_rejected"])
         assert row["chosen"][0]["content"].startswith("good answer")
     assert len({row["prompt_id"] for row in rows}) == 8
@@ -277,9 +297,11 @@ def test_all_formats_write_the_same_pairs(tmp_path: Path) -> None:
     text = {r["prompt_id"]: r for r in shapes["preference_text"]}
     for row in shapes["preference_implicit"]:
         plain = text[row["prompt_id"]]
-        assert row["chosen"][:-1] == row["rejected"][:-1] == [
-            {"role": "user", "content": plain["prompt"].strip()}
-        ]
+        assert (
+            row["chosen"][:-1]
+            == row["rejected"][:-1]
+            == [{"role": "user", "content": plain["prompt"].strip()}]
+        )
         assert row["chosen"][-1]["content"] == plain["chosen"]
 
 

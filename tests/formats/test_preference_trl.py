@@ -109,7 +109,12 @@ def test_dpo_trainer_prepares_and_trains_on_the_export(tmp_path: Path, fmt: str)
         assert row["prompt_ids"] and row["chosen_ids"] and row["rejected_ids"]
         assert row["chosen_ids"] != row["rejected_ids"]
     if fmt == "preference":
-        assert set(dataset.column_names) >= {"score_chosen", "score_rejected", "margin", "prompt_id"}
+        assert set(dataset.column_names) >= {
+            "score_chosen",
+            "score_rejected",
+            "margin",
+            "prompt_id",
+        }
         prompt = tokenizer.decode(prepared[0]["prompt_ids"])
         assert "answer briefly" in prompt and "plus" in prompt and prompt.endswith("assistant | >")
     result = trainer.train()
