@@ -134,10 +134,8 @@ def judged(call: FakeCall) -> str:
     match = _PAIR.search(call.prompt)
     assert match is not None
     first, second = (int(t.split()[-1]) for t in match.groups())
-    if {first, second} == {1, 3}:
-        winner = "A"  # position bias on this pair: the two orders disagree
-    else:
-        winner = "A" if first > second else "B"
+    biased = {first, second} == {1, 3}  # position bias on this pair: the two orders disagree
+    winner = "A" if biased or first > second else "B"
     return json.dumps({"winner": winner, "reason": "scripted"})
 
 
