@@ -106,7 +106,10 @@ def main() -> None:
     with FakeServerProcess(latency=args.latency) as server, tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         seconds, _ = timed(templated(server.base_url, args.prompts, args.concurrency), root / "t")
-        results["templated"] = {"seconds": round(seconds, 2), "answers_per_s": args.prompts / seconds}
+        results["templated"] = {
+            "seconds": round(seconds, 2),
+            "answers_per_s": args.prompts / seconds,
+        }
         variants = [("preference", False)] + ([("preference-single", True)] if args.single else [])
         for name, single in variants:
             server.reset()
@@ -125,7 +128,12 @@ def main() -> None:
                 "ratio_vs_templated": (answers / seconds) / results["templated"]["answers_per_s"],
             }
         pairing: dict[str, Any] = {}
-        for policy in ("best_vs_random_lower", "best_vs_worst", "best_vs_second", "all_above_margin"):
+        for policy in (
+            "best_vs_random_lower",
+            "best_vs_worst",
+            "best_vs_second",
+            "all_above_margin",
+        ):
             out = export(
                 root / "preference",
                 root / f"data-{policy}",
