@@ -116,7 +116,7 @@ def main() -> None:
             recipe = preference(
                 server.base_url, server.url, args.prompts, args.candidates, args.concurrency, single
             )
-            seconds, summary = timed(recipe, root / name)
+            seconds, _summary = timed(recipe, root / name)
             answers = args.prompts * args.candidates
             stats = server.stats()["requests"]
             results[name] = {
