@@ -198,7 +198,7 @@ class _Pairer:
             self._skip(record, prompt_id, reason, {"score": value})
             return
         ranked = sorted(eligible, key=lambda c: (tuple(-v for v in c.key), c.index))
-        pairs = self._choose(record, prompt_id, ranked, rank_by)
+        pairs = self._unique(record, prompt_id, self._choose(record, prompt_id, ranked, rank_by))
         if not pairs:
             return
         out.prompts_paired += 1
@@ -303,6 +303,20 @@ class _Pairer:
             return [random.Random(f"{self.seed}:{prompt_id}").choice(valid)]
         return valid
 
+    def _unique(
+        self, record: Record, prompt_id: str, pairs: list[tuple[_Candidate, _Candidate, int]]
+    ) -> list[tuple[_Candidate, _Candidate, int]]:
+        """The pairs with distinct texts (two candidates with one text make one pair, once)."""
+        seen: set[tuple[str, str]] = set()
+        unique = []
+        for chosen, rejected, decided in pairs:
+            if (chosen.text, rejected.text) in seen:
+                self._drop_pair(record, prompt_id, "duplicate_pair", chosen, rejected)
+                continue
+            seen.add((chosen.text, rejected.text))
+            unique.append((chosen, rejected, decided))
+        return unique
+
     # --- results ------------------------------------------------------------------------------
     def _base_meta(self, record: Record, prompt_id: str) -> dict[str, Any]:
         meta = record.meta
@@ -352,15 +366,17 @@ class _Pairer:
         pairs: list[tuple[_Candidate, _Candidate, int]],
         rank_by: list[str],
     ) -> None:
-        labels: dict[int, set[bool]] = {}
-        candidates: dict[int, _Candidate] = {}
-        for chosen, rejected, _decided in pairs:
-            labels.setdefault(chosen.index, set()).add(True)
-            labels.setdefault(rejected.index, set()).add(False)
-            candidates[chosen.index], candidates[rejected.index] = chosen, rejected
-        for index in sorted(labels):
-            candidate = candidates[index]
-            if len(labels[index]) > 1:  # chosen in one pair and rejected in another
+        labels: dict[str, set[bool]] = {}
+        candidates: dict[str, _Candidate] = {}
+        for chosen, rejected, _decided in pairs:  # one row per distinct answer text
+            labels.setdefault(chosen.text, set()).add(True)
+            labels.setdefault(rejected.text, set()).add(False)
+            candidates.setdefault(chosen.text, chosen)
+            candidates.setdefault(rejected.text, rejected)
+        for text in sorted(labels, key=lambda t: candidates[t].index):
+            candidate = candidates[text]
+            index = candidate.index
+            if len(labels[text]) > 1:  # chosen in one pair and rejected in another
                 self.out.excluded_candidates["label_conflict"] += 1
                 self._entry(record, prompt_id, "label_conflict", {"candidate": index})
                 continue
@@ -369,7 +385,7 @@ class _Pairer:
                 "prompt_id": prompt_id,
                 "policy": self.spec.policy,
                 "candidate": index,
-                "label": labels[index] == {True},
+                "label": labels[text] == {True},
                 "score": candidate.key[0],
                 "scorer": rank_by[0],
                 "teacher": candidate.teacher,
