@@ -71,6 +71,9 @@ class JudgeScorerSpec(ScorerSpecBase):
     #: ratings run from 1 to this
     scale: int = Field(default=10, ge=2, le=100)
     max_tokens: int = Field(default=256, ge=16, le=8192)
+    #: ask for the JSON answer natively (schema / grammar) where the judge's backend can; off,
+    #: the prompt alone asks for it (small models rate more freely without a grammar)
+    native_json: bool = True
 
     def build(self, ctx: ScorerContext) -> JudgeScorer:
         for aspect in self.aspects:
@@ -123,13 +126,15 @@ class JudgeScorer(Scorer):
             f"Rate one answer to a request on each aspect below, from 1 (worst) to "
             f"{self.spec.scale} (best).\n\nAspects:\n{aspects}\n{self._guidance()}\n"
             f"The request:\n{conversation_text(prompt.messages)}\n\nThe answer:\n{answer}\n\n"
-            f'Answer with JSON only: {{{keys}, "reason": "<one short sentence>"}}'
+            "First say in one short sentence what the answer does well and badly, then rate it. "
+            f'Answer with JSON only: {{"reason": "<one short sentence>", {keys}}}'
         )
         scale = {"type": "integer", "minimum": 1, "maximum": self.spec.scale}
+        # the reason comes first, so a judge that writes in order rates after it has reasoned
         schema = {
             "type": "object",
-            "properties": {**{k: scale for k in self.spec.aspects}, "reason": {"type": "string"}},
-            "required": [*self.spec.aspects, "reason"],
+            "properties": {"reason": {"type": "string"}, **{k: scale for k in self.spec.aspects}},
+            "required": ["reason", *self.spec.aspects],
             "additionalProperties": False,
         }
         return self._request(text, schema)
