@@ -98,3 +98,15 @@ def test_judge_answers_are_read_leniently_but_never_guessed() -> None:
     )
     assert parse_ratings('{"helpfulness": 8}', aspects, 10) is None  # an aspect is missing
     assert parse_ratings('{"helpfulness": 11, "honesty": 2}', aspects, 10) is None
+
+
+def test_the_example_recipe_loads_and_plans_without_a_teacher() -> None:
+    from support import REPO
+
+    import teachkit
+    from teachkit.engine.api import plan
+
+    recipe = teachkit.load_recipe(REPO / "examples" / "preference.yaml")
+    dry = plan(recipe)
+    assert dry.requests >= 1
+    assert "boxed" in dry.sample_prompts[0]
