@@ -101,9 +101,8 @@ def test_judge_answers_are_read_leniently_but_never_guessed() -> None:
 
 
 def test_the_example_recipe_loads_and_plans_without_a_teacher() -> None:
-    from support import REPO
-
     import teachkit
+    from support import REPO
     from teachkit.engine.api import plan
 
     recipe = teachkit.load_recipe(REPO / "examples" / "preference.yaml")
