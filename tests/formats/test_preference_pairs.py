@@ -11,7 +11,8 @@ import pytest
 
 from teachkit.errors import ExportError
 from teachkit.formats import export_records
-from teachkit.formats.pairs import build_pairs, normalise
+from teachkit.formats.pair_rows import normalise
+from teachkit.formats.pairs import build_pairs
 from teachkit.recipe.export import ExportSpec, PairingSpec
 from teachkit.records import Record
 

@@ -27,7 +27,8 @@ from teachkit.formats.decontam import Decontaminator, user_text
 from teachkit.formats.layout import candidate_names, write_files
 from teachkit.formats.mix import mix_real
 from teachkit.formats.outdir import OutputDir
-from teachkit.formats.pairs import PairFormat, build_pairs
+from teachkit.formats.pair_rows import PairFormat
+from teachkit.formats.pairs import build_pairs
 from teachkit.formats.readers import check_data_file, read_records
 from teachkit.formats.rows import row_format, writable_formats
 from teachkit.formats.split import group_of, grouped_split, seeded_order

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from teachkit.formats.base import MESSAGES, Column, Row, RowError
-from teachkit.formats.pairs import PairFormat, prompt_turns
+from teachkit.formats.pair_rows import PairFormat, prompt_turns
 from teachkit.records import Record
 
 __all__ = ["KTO", "KtoFormat"]

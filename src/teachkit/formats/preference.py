@@ -23,7 +23,7 @@ from teachkit.formats.base import (
     new_record,
     parse_messages,
 )
-from teachkit.formats.pairs import PairFormat, pair_facts, prompt_turns
+from teachkit.formats.pair_rows import PairFormat, pair_facts, prompt_turns
 from teachkit.records import Message, Record
 
 __all__ = ["PREFERENCE", "SCORE_COLUMNS", "PreferenceFormat", "pair_answers"]

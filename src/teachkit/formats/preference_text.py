@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from teachkit.formats.base import Column, Row, RowError
-from teachkit.formats.pairs import PairFormat, pair_facts
+from teachkit.formats.pair_rows import PairFormat, pair_facts
 from teachkit.formats.preference import SCORE_COLUMNS, pair_answers
 from teachkit.records import Record
 

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from teachkit.errors import DataError
-from teachkit.formats.pairs import prompt_turns
+from teachkit.formats.pair_rows import prompt_turns
 from teachkit.formats.readers import read_records
 from teachkit.prompts.axes import Axes, AxisSampler, AxisSampling
 from teachkit.prompts.templates import compile_template
