@@ -12,6 +12,7 @@ quota check is exact: a run ends with exactly ``count`` accepted records.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections import deque
@@ -222,7 +223,8 @@ class Runner:
                         teacher.key(job.request),
                         int(response.cached),
                     )
-                outcome = self.gen.on_response(job, response)
+                parsed = self.gen.on_response(job, response)
+                outcome = await parsed if inspect.isawaitable(parsed) else parsed
             accepted, rejected = await self._filter(outcome)
         self._commit(job, outcome, accepted, rejected, ok, meter)
         if work.root:

@@ -216,6 +216,7 @@ class Session:
             capabilities=t.capabilities,
             **common,
             chat_template=t.backend.chat_template(),
+            teacher_factory=self.teacher_for,
         )
 
     def _build_source(self) -> Generator[Any]:
@@ -268,6 +269,9 @@ class Session:
         chain: FilterChain | None = getattr(self, "chain", None)
         if chain is not None:
             await chain.aclose()
+        source: Generator[Any] | None = getattr(self, "source", None)
+        if source is not None:
+            await source.aclose()
         for teacher in self.teachers.values():
             await teacher.aclose()
         if self.cache is not None:

@@ -27,6 +27,8 @@ from teachkit.formats.decontam import Decontaminator, user_text
 from teachkit.formats.layout import candidate_names, write_files
 from teachkit.formats.mix import mix_real
 from teachkit.formats.outdir import OutputDir
+from teachkit.formats.pair_rows import PairFormat
+from teachkit.formats.pairs import build_pairs
 from teachkit.formats.readers import check_data_file, read_records
 from teachkit.formats.rows import row_format, writable_formats
 from teachkit.formats.split import group_of, grouped_split, seeded_order
@@ -68,9 +70,14 @@ class ExportSummary:
     run_state: dict[str, Any] | None = None
     #: ``sha256:<hex>`` of every file written but export.json: what the next export may replace
     hashes: dict[str, str] = field(default_factory=dict)
+    #: how scored candidates were paired (preference formats; see teachkit.formats.pairs)
+    pairs: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if out["pairs"] is None:
+            del out["pairs"]
+        return out
 
     def sentence(self) -> str:
         """One sentence saying what was written where."""
@@ -210,6 +217,16 @@ def _no_train(spec: ExportSpec, pool: int, dropped: list[Row]) -> ExportError:
     )
 
 
+def _no_pairs(prompts: int, report: dict[str, Any]) -> ExportError:
+    reasons = {**report["skipped_prompts"], **report["excluded_candidates"]}
+    common = ", ".join(f"{k} ({v})" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    return ExportError(
+        f"None of the {prompts} prompts made a preference pair (left out: {common or 'none'}). "
+        "Loosen export.pairing (min_margin, max_length_ratio, think) or score with a scorer "
+        "that tells the candidates apart; skipped.jsonl is not written when nothing is exported."
+    )
+
+
 def export_records(
     records: Iterable[Record],
     to: str | Path,
@@ -252,6 +269,13 @@ def export_records(
     records = list(records)
     if not records:
         raise ExportError("There are no records to export.")
+    if isinstance(fmt, PairFormat):  # scored candidates become pairs (or labelled answers)
+        built, report = build_pairs(records, spec.pairing, seed=spec.seed, unpaired=fmt.unpaired)
+        if built.prompts:
+            records, summary.pairs = built.records, report
+            rows.skipped += built.skipped
+            if not records:
+                raise _no_pairs(built.prompts, report)
     pool = rows.keep_valid(records, "run")
     if not pool:
         raise ExportError(

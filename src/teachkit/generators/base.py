@@ -7,6 +7,7 @@ The engine drives a generator like this::
         job = gen.next_job()           # a root request (None: nothing to send right now)
         ... the engine sends job.request to the teacher named by job.teacher ...
         outcome = gen.on_response(job, response)   # or gen.on_failure(job, error)
+        # (on_response may be a coroutine: the engine awaits it; see below)
         # outcome.candidates go through the filter chain, outcome.rejected straight to rejected/,
         # outcome.jobs are sent next (follow-up stages, e.g. instance generation)
         gen.on_accepted(record)        # for each candidate that passed the chain
@@ -15,7 +16,13 @@ A job may also carry a ready record and no request (``job.needs_teacher`` is Fal
 engine then calls ``gen.on_ready(job)`` instead of asking a teacher; that is how ``teachkit
 filter`` feeds rows a user already has through the same runner.
 
-Everything is called from the event loop, one call at a time, so generators need no locks.
+Everything is called from the event loop. A generator whose answers need more asynchronous work
+before they become records (more teacher requests, a verifier, a reward model: ``preference``)
+writes ``async def on_response``; the engine awaits it, and other jobs run meanwhile, so such a
+generator keeps its per-job state in the job and its locals. ``ctx.teacher_factory`` gives it
+the run's teachers by name (cached, counted and closed by the engine), and :meth:`Generator.aclose`
+releases what it holds.
+
 Job keys must be deterministic and unique within a run (e.g. ``"gen:000042"``): the run directory
 uses them to resume without losing or repeating work.
 """
@@ -24,8 +31,9 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic
+from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
 from typing_extensions import TypeVar
 
@@ -33,6 +41,10 @@ from teachkit.errors import TeacherError
 from teachkit.recipe.kinds import GeneratorSpecBase
 from teachkit.records import Record, Rejection
 from teachkit.teachers.backend import Capabilities, ChatTemplate, Request, Response
+
+if TYPE_CHECKING:
+    from teachkit.recipe.base import TeacherConfig
+    from teachkit.teachers.teacher import Teacher
 
 __all__ = [
     "Generator",
@@ -147,6 +159,9 @@ class GeneratorContext:
     #: the teacher model's own chat template, when its backend knows it (Magpie derives its
     #: raw prompts from it)
     chat_template: ChatTemplate | None = None
+    #: the run's teacher for a config (None: the recipe's own), by name, shared, cached, counted
+    #: in the manifest and closed by the engine; None where no run is going on (dry runs)
+    teacher_factory: Callable[[TeacherConfig | None, str], Teacher] | None = None
 
     def rng(self, *salt: object) -> random.Random:
         """A random generator seeded by the run seed and ``salt`` (e.g. a job index)."""
@@ -212,8 +227,9 @@ class Generator(ABC, Generic[SpecT]):
     def next_job(self) -> Job | None:
         """The next root job, or None when nothing can be sent right now."""
 
-    def on_response(self, job: Job, response: Response) -> Outcome:
-        """Parse an answer into candidate records, rejections and follow-up jobs."""
+    def on_response(self, job: Job, response: Response) -> Outcome | Awaitable[Outcome]:
+        """Parse an answer into candidate records, rejections and follow-up jobs (a coroutine
+        for generators that do more asynchronous work first; the engine awaits it)."""
         raise NotImplementedError(f"{type(self).__name__} sends no teacher requests")
 
     def on_ready(self, job: Job) -> Outcome:
@@ -242,3 +258,6 @@ class Generator(ABC, Generic[SpecT]):
     def stats(self) -> dict[str, Any]:
         """Generator-specific statistics for the run summary and manifest."""
         return {}
+
+    async def aclose(self) -> None:
+        """Release resources (verifier workers, HTTP sessions); called once when the run ends."""

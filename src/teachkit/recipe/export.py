@@ -18,13 +18,47 @@ from pydantic import Field, field_validator, model_validator
 from teachkit.recipe.base import StrictModel
 from teachkit.recipe.paths import InputPath
 
-__all__ = ["FILE_FORMATS", "ExportSpec", "FileFormat"]
+__all__ = ["FILE_FORMATS", "PAIR_POLICIES", "ExportSpec", "FileFormat", "PairPolicy", "PairingSpec"]
 
 FileFormat = Literal["jsonl", "parquet", "hf"]
 #: what ``file_format`` accepts: JSON Lines, Parquet files, or a ``datasets``-loadable folder
 FILE_FORMATS: tuple[str, ...] = ("jsonl", "parquet", "hf")
 #: formats that name a file format and mean chat rows in it
 _SHORTHANDS = ("parquet", "hf")
+
+
+PairPolicy = Literal["best_vs_random_lower", "best_vs_worst", "best_vs_second", "all_above_margin"]
+#: how the preference formats pick (chosen, rejected) among a prompt's scored candidates
+PAIR_POLICIES: tuple[str, ...] = (
+    "best_vs_random_lower",
+    "best_vs_worst",
+    "best_vs_second",
+    "all_above_margin",
+)
+
+
+class PairingSpec(StrictModel):
+    """How the preference formats build pairs from a prompt's scored candidates at export time
+    (see docs/preference.md). Records that already hold one pair and no candidates keep it."""
+
+    #: best_vs_random_lower: the best against a seeded random candidate ranked lower;
+    #: best_vs_worst; best_vs_second: the best against the best of the candidates ranked lower;
+    #: all_above_margin: every (better, worse) pair whose margin is at least min_margin
+    policy: PairPolicy = "best_vs_random_lower"
+    #: the scorers that rank, first decides and the next break its ties (default: the scorers
+    #: in the order the generator ran them)
+    rank_by: list[str] | None = Field(default=None, min_length=1)
+    #: smallest score difference a pair may have, on the scale of the scorer that decides it:
+    #: one number for every scorer, or one per scorer name (ties are never pairs)
+    min_margin: float | dict[str, float] = 0.0
+    #: pick only among candidates whose lengths are within this ratio of the chosen one
+    #: (longer / shorter, e.g. 1.5); unset: no length control
+    max_length_ratio: float | None = Field(default=None, ge=1.0)
+    #: reasoning blocks (<think>...</think>): strip them from both sides, keep them on both
+    #: sides (empty blocks are removed from both either way), or require one on both sides
+    think: Literal["strip", "keep", "require"] = "strip"
+    #: let an answer cut off by max_tokens be chosen or rejected
+    allow_truncated: bool = False
 
 
 class ExportSpec(StrictModel):
@@ -52,6 +86,9 @@ class ExportSpec(StrictModel):
     ngram: int = Field(default=13, ge=0)
     #: refuse to export a run that is not complete (running, killed, stopped early)
     require_complete: bool = False
+    #: how the preference formats pair scored candidates (``preference``, ``preference_text``,
+    #: ``preference_implicit``, ``kto``); default: :class:`PairingSpec`'s defaults
+    pairing: PairingSpec = Field(default_factory=PairingSpec)
 
     @field_validator("to", "validation", "mix_real", mode="before")
     @classmethod

@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from teachkit.testing.fake_reward import add_reward_routes
 from teachkit.testing.script import Api, FakeCall, SchemaTooLarge, Script, Scripter
 
 __all__ = ["FAULTS", "MAX_BODY", "MAX_N", "FakeServer", "FaultPlan", "request_problem"]
@@ -251,6 +252,7 @@ class FakeServer:
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/_stats", self._stats)
         app.router.add_post("/_reset", self._reset)
+        add_reward_routes(app, self)
         self._runner = web.AppRunner(
             app, access_log=None, shutdown_timeout=0.5, handler_cancellation=True
         )
