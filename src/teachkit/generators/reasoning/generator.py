@@ -1,0 +1,412 @@
+"""The ``reasoning`` generator: several verified reasoning traces per problem.
+
+The jobs of one problem (``i`` its index):
+
+* ``problem:i`` (teacher-written problems only): the teacher writes the problem and its answer;
+* ``sample:i``: one request for all N traces, when the backend draws several choices (``n``);
+  otherwise ``sample:i:t0`` ... ``sample:i:t{N-1}``, one request each with its own ``sample``
+  index (so each is cached on its own), sent one after the other, each carrying the traces drawn
+  so far in its journalled context;
+* ``judge:i`` (with ``judge:``): the teacher grades the problem's traces.
+
+A problem's traces are parsed, flagged and verified when the last one is in, and committed
+together by the job that completes the problem, so the pass rate written on every trace is final.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from teachkit.errors import TeacherError, TeachkitError
+from teachkit.generators.base import Generator, GeneratorContext, Job, Outcome, failure_record
+from teachkit.generators.reasoning.checking import TraceChecker
+from teachkit.generators.reasoning.judge import TraceJudge
+from teachkit.generators.reasoning.problems import Problem, load_problems
+from teachkit.generators.reasoning.spec import CODE_PROMPT, MATH_PROMPT, ReasoningSpec
+from teachkit.generators.reasoning.stats import ReasoningStats, difficulty_label
+from teachkit.generators.reasoning.traces import (
+    CODE_MARKERS,
+    FLAGS,
+    MATH_MARKERS,
+    Flagged,
+    ParsedTrace,
+    parse_trace,
+    trace_flags,
+)
+from teachkit.generators.reasoning.writing import ProblemWriter
+from teachkit.generators.structured import StructuredOutputError
+from teachkit.prompts.templates import compile_template
+from teachkit.records import Message, Record, Rejection
+from teachkit.teachers.backend import Request, Response
+from teachkit.verifiers.base import Verdict, Verifier, VerifierContext
+
+__all__ = ["DEFAULT_SAMPLING", "ReasoningGenerator"]
+
+#: what DeepSeek-R1 recommends; a value in the recipe's teacher.sampling wins
+DEFAULT_SAMPLING = {"temperature": 0.6, "top_p": 0.95}
+#: the drop label of a rejected trace
+FILTER = "reasoning"
+
+
+@dataclass(slots=True)
+class _Trace:
+    """One drawn trace on its way to a record."""
+
+    index: int
+    drawn: dict[str, Any]
+    record: Record | None = None
+    parsed: ParsedTrace | None = None
+    flagged: Flagged | None = None
+    verdict: Verdict | None = None
+    judge: dict[str, Any] | None = None
+
+
+class ReasoningGenerator(Generator):
+    kind = "reasoning"
+    spec: ReasoningSpec
+
+    def __init__(self, spec: ReasoningSpec, ctx: GeneratorContext) -> None:
+        super().__init__(spec, ctx)
+        generate = spec.problems.generate
+        self.writer = ProblemWriter(generate, ctx) if generate is not None else None
+        self.problems: list[Problem] = (
+            [] if generate is not None else load_problems(spec.problems, ctx.base_dir)
+        )
+        #: a fixed list of problems is done when every one is: runners that read this end such a
+        #: run as complete however many traces passed
+        self.complete_when_exhausted = generate is None
+        self.prompt = compile_template(
+            spec.prompt or (CODE_PROMPT if spec.code else MATH_PROMPT), "generator.prompt"
+        )
+        self.system = compile_template(spec.system, "generator.system") if spec.system else None
+        self._check_variables()
+        self.template_hash = self.prompt.hash
+        self.native = ctx.capabilities.n and spec.traces > 1
+        options = {k: v for k, v in ctx.sampling.items() if k != "n"}
+        for name, value in DEFAULT_SAMPLING.items():
+            options.setdefault(name, value)
+        self.options = options
+        markers = spec.parse.markers or list(CODE_MARKERS if spec.code else MATH_MARKERS)
+        self.markers = [re.compile(m) for m in markers]
+        self.checks = spec.checks.to_checks()
+        self.checker = TraceChecker(self._build_verifier()) if spec.verifier is not None else None
+        self.judge = (
+            TraceJudge(spec.judge, native_json=ctx.capabilities.json_schema)
+            if spec.judge is not None
+            else None
+        )
+        self.next_index = 0
+        self.tally = ReasoningStats()
+        self.accepted_axes: list[dict[str, str]] = []
+
+    def _check_variables(self) -> None:
+        available = {"problem", "entry_point"}
+        if self.writer is not None:
+            available |= set(self.writer.sampler.names) | set(self.writer.spec.output.field_names())
+            available -= {"answer", "tests"}
+        elif self.problems:
+            common = set.intersection(*(set(p.fields) for p in self.problems))
+            available |= common
+        for template in (self.prompt, self.system):
+            if template is not None:
+                template.check_variables(available)
+
+    def _build_verifier(self) -> Verifier:
+        assert self.spec.verifier is not None
+        vctx = VerifierContext(
+            base_dir=Path(self.ctx.base_dir),
+            seed=self.ctx.seed,
+            allow_weak_sandbox=self.spec.allow_weak_sandbox,
+        )
+        verifier = self.spec.verifier.build(vctx)
+        if not isinstance(verifier, Verifier):
+            raise TeachkitError(
+                f"The verifier kind {self.spec.verifier.kind!r} built "
+                f"{type(verifier).__name__}, not a teachkit.verifiers.Verifier. Fix its spec's "
+                "build() method."
+            )
+        return verifier
+
+    # --- jobs -------------------------------------------------------------------------------
+    def restore(self, state: Any) -> None:
+        indices = [
+            int(job.context["index"] if job.stage == "problem" else job.context["problem"]["index"])
+            for job in state.jobs
+            if job.stage in ("problem", "sample")
+        ]
+        self.next_index = max(indices, default=-1) + 1
+        for record in [*state.accepted, *(r.record for r in state.rejected)]:
+            if record.meta.get("stage") == "sample" and "trace_index" in record.meta:
+                self.tally.add(record.meta)
+        self.accepted_axes = [dict(r.meta.get("axes") or {}) for r in state.accepted]
+
+    def next_job(self) -> Job | None:
+        index = self.next_index
+        if self.writer is not None:
+            limit = self.writer.spec.count
+            if limit is not None and index >= limit:
+                return None
+            self.next_index += 1
+            return self.writer.job(index)
+        if index >= len(self.problems):
+            return None
+        self.next_index += 1
+        return self._sample_job(self.problems[index], 0, [])
+
+    def _variables(self, problem: Problem) -> dict[str, Any]:
+        return {**problem.fields, "problem": problem.text, "entry_point": problem.entry_point or ""}
+
+    def _sample_job(self, problem: Problem, trace: int, previous: list[dict[str, Any]]) -> Job:
+        variables = self._variables(problem)
+        messages: list[Message] = []
+        if self.system is not None:
+            messages.append({"role": "system", "content": self.system.render(**variables)})
+        messages.append({"role": "user", "content": self.prompt.render(**variables)})
+        options = dict(self.options)
+        if self.native:
+            options["n"] = self.spec.traces
+        request = Request(messages=messages, options=options, sample=problem.index * 1000 + trace)
+        context: dict[str, Any] = {"problem": problem.to_dict()}
+        if self.native:
+            key = f"sample:{problem.index:06d}"
+        else:
+            key = f"sample:{problem.index:06d}:t{trace}"
+            context.update(trace=trace, previous=previous)
+        return Job(key=key, stage="sample", request=request, context=context)
+
+    # --- answers ----------------------------------------------------------------------------
+    def on_response(self, job: Job, response: Response) -> Outcome:
+        if job.stage == "problem":
+            return self._on_problem(job, response)
+        if job.stage == "judge":
+            return self._on_judge(job, response, None)
+        problem = Problem.from_dict(job.context["problem"])
+        model = response.model or self.ctx.teacher_model
+        drawn = [
+            {"text": text, "finish_reason": reason, "model": model, "job": job.key}
+            for text, reason in zip(response.texts, response.finish_reasons, strict=False)
+        ]
+        return self._drawn(job, problem, drawn)
+
+    def on_failure(self, job: Job, error: TeacherError) -> Outcome:
+        if job.stage == "judge":
+            return self._on_judge(job, None, error)
+        if job.stage == "problem":
+            self.tally.problem_writing["teacher_failed"] += 1
+            return super().on_failure(job, error)
+        self.tally.failed_requests += 1
+        problem = Problem.from_dict(job.context["problem"])
+        drawn = {"error": error.reason, "message": str(error)[:300], "job": job.key}
+        if "trace" in job.context:  # one trace failed: the problem goes on with the others
+            return self._drawn(job, problem, [drawn])
+        return self._finish(problem, [_Trace(index=0, drawn=drawn)], job)
+
+    def _drawn(self, job: Job, problem: Problem, drawn: list[dict[str, Any]]) -> Outcome:
+        """Traces arrived for ``problem``: ask for the next one, or complete the problem."""
+        if "trace" in job.context:  # drawn one at a time
+            previous = [*job.context["previous"], *drawn]
+            if len(previous) < self.spec.traces:
+                return Outcome(jobs=[self._sample_job(problem, len(previous), previous)])
+            drawn = previous
+        traces = [self._trace(problem, i, d) for i, d in enumerate(drawn[: self.spec.traces])]
+        if not any(t.record is not None for t in traces):
+            return self._finish(problem, traces, job)
+        self._verify(traces)
+        if self.judge is not None and self._gradable(traces):
+            return Outcome(jobs=[self._judge_job(problem, traces)])
+        return self._finish(problem, traces, job)
+
+    def _on_problem(self, job: Job, response: Response) -> Outcome:
+        assert self.writer is not None
+        try:
+            problem = self.writer.read(job, response)
+        except StructuredOutputError as exc:
+            self.tally.problem_writing[exc.reason] += 1
+            attempt = int(job.context["attempt"]) + 1
+            retrying = attempt < self.writer.max_attempts
+            record = failure_record(job, self.ctx)
+            record.meta["answer_text"] = response.text[:2000]
+            detail = {"attempt": attempt, "retrying": retrying}
+            outcome = Outcome(rejected=[Rejection(record, "structured_output", exc.reason, detail)])
+            if retrying:
+                outcome.jobs.append(self.writer.job(int(job.context["index"]), attempt))
+            return outcome
+        self.tally.problem_writing["written"] += 1
+        return Outcome(jobs=[self._sample_job(problem, 0, [])])
+
+    # --- one trace --------------------------------------------------------------------------
+    def _trace(self, problem: Problem, index: int, drawn: dict[str, Any]) -> _Trace:
+        trace = _Trace(index=index, drawn=drawn)
+        if "error" in drawn:
+            return trace
+        text, finish = str(drawn["text"]), str(drawn.get("finish_reason") or "stop")
+        parsed = parse_trace(
+            text, tag=self.spec.parse.tag, markers=self.markers, mode=self.spec.parse.mode
+        )
+        flagged = trace_flags(text, parsed, finish, problem.text, self.checks)
+        trace.parsed, trace.flagged = parsed, flagged
+        trace.record = Record(
+            messages=[
+                {"role": "user", "content": self._user_turn(problem)},
+                {"role": "assistant", "content": parsed.answer},
+            ],
+            reasoning=parsed.reasoning or None,
+            meta=self._meta(problem, index, drawn, parsed, flagged),
+        )
+        return trace
+
+    def _user_turn(self, problem: Problem) -> str:
+        if self.spec.user_turn == "problem":
+            return problem.text
+        return self.prompt.render(**self._variables(problem))
+
+    def _meta(
+        self,
+        problem: Problem,
+        index: int,
+        drawn: dict[str, Any],
+        parsed: ParsedTrace,
+        flagged: Flagged,
+    ) -> dict[str, Any]:
+        meta = self.ctx.provenance()
+        meta["sampling"] = {**self.options, "n": self.spec.traces if self.native else 1}
+        meta.update(
+            job=drawn["job"],
+            stage="sample",
+            problem_id=problem.id,
+            problem=problem.text,
+            trace_index=index,
+            traces=self.spec.traces,
+            finish_reason=drawn.get("finish_reason") or "stop",
+            structure=parsed.structure,
+            flags=list(flagged.flags),
+            template_hash=self.template_hash,
+            model=drawn.get("model") or self.ctx.teacher_model,
+            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        )
+        if flagged.detail:
+            meta["flag_detail"] = flagged.detail
+        for name in ("answer", "solution", "tests", "entry_point"):
+            value = getattr(problem, name)
+            if value is not None:
+                meta[name] = value
+        if problem.source == "teacher":
+            meta["axes"] = {k: v for k, v in problem.fields.items() if isinstance(v, str)}
+        return meta
+
+    def _verify(self, traces: list[_Trace]) -> None:
+        if self.checker is None:
+            return
+        checked = [t for t in traces if t.record is not None and t.parsed and t.parsed.answer]
+        verdicts = self.checker.verify([t.record for t in checked if t.record is not None])
+        for trace, verdict in zip(checked, verdicts, strict=True):
+            trace.verdict = verdict
+
+    # --- the judge --------------------------------------------------------------------------
+    def _gradable(self, traces: list[_Trace]) -> list[_Trace]:
+        return [t for t in traces if t.flagged is not None and not t.flagged.flags]
+
+    def _judge_job(self, problem: Problem, traces: list[_Trace]) -> Job:
+        assert self.judge is not None
+        graded = self._gradable(traces)
+        solutions = [(t.parsed.reasoning, t.parsed.answer) for t in graded if t.parsed]
+        request = self.judge.request(problem.text, problem.answer, solutions)
+        context = {
+            "problem": problem.to_dict(),
+            "drawn": [t.drawn for t in traces],
+            "verdicts": [t.verdict.to_dict() if t.verdict else None for t in traces],
+        }
+        return Job(
+            key=f"judge:{problem.index:06d}", stage="judge", request=request, context=context
+        )
+
+    def _on_judge(self, job: Job, response: Response | None, error: TeacherError | None) -> Outcome:
+        assert self.judge is not None
+        problem = Problem.from_dict(job.context["problem"])
+        traces = [self._trace(problem, i, d) for i, d in enumerate(job.context["drawn"])]
+        for trace, verdict in zip(traces, job.context["verdicts"], strict=True):
+            trace.verdict = Verdict.from_dict(verdict) if verdict else None
+        graded = self._gradable(traces)
+        grades = None if response is None else self.judge.grades(response.text, len(graded))
+        for position, trace in enumerate(graded):
+            if grades is None:
+                trace.judge = {"error": "judge_failed" if error else "judge_unparseable"}
+                continue
+            trace.judge = dict(grades[position])
+            if trace.verdict is not None:
+                trace.judge["agrees"] = trace.judge["passed"] == trace.verdict.passed
+        return self._finish(problem, traces, job)
+
+    # --- the problem is complete ------------------------------------------------------------
+    def _outcome_of(self, trace: _Trace) -> str:
+        """``passed``, or why the trace is rejected (its first flag, the verdict, the judge)."""
+        assert trace.flagged is not None
+        for flag in FLAGS:
+            if flag in trace.flagged.flags:
+                return flag
+        if self.checker is not None:
+            if trace.verdict is None:
+                return "no_answer"
+            if not trace.verdict.passed:
+                return trace.verdict.reason
+        judge = self.spec.judge
+        if judge is not None and judge.veto and trace.judge and not trace.judge.get("passed"):
+            return "judge_rejected"
+        return "passed"
+
+    def _finish(self, problem: Problem, traces: list[_Trace], job: Job) -> Outcome:
+        outcome = Outcome()
+        drawn = [t for t in traces if t.record is not None]
+        results = {t.index: self._outcome_of(t) for t in drawn}
+        passed = sum(1 for r in results.values() if r == "passed")
+        rate = passed / len(drawn) if drawn else 0.0
+        difficulty = {
+            "pass_rate": round(rate, 4),
+            "passed": passed,
+            "traces": len(drawn),
+            "label": difficulty_label(rate),
+        }
+        for trace in traces:
+            if trace.record is None:
+                record = failure_record(job, self.ctx)
+                record.meta.update(
+                    job=trace.drawn["job"], problem_id=problem.id, problem=problem.text
+                )
+                detail = {"message": trace.drawn.get("message", ""), "trace": trace.index}
+                reason = str(trace.drawn.get("error") or "failed")
+                outcome.rejected.append(Rejection(record, "teacher", reason, detail))
+                continue
+            record, result = trace.record, results[trace.index]
+            verdicts: dict[str, Any] = {}
+            if trace.verdict is not None and self.checker is not None:
+                verdicts[self.checker.kind] = trace.verdict.to_dict()
+            if trace.judge is not None:
+                verdicts["judge"] = trace.judge
+            record.meta.update(
+                verdicts=verdicts, passed=result == "passed", outcome=result, difficulty=difficulty
+            )
+            self.tally.add(record.meta)
+            if result == "passed" or self.spec.keep == "all":
+                outcome.candidates.append(record)
+            else:
+                detail = {"flags": record.meta["flags"], **verdicts}
+                if trace.flagged is not None and trace.flagged.detail:
+                    detail["flag_detail"] = trace.flagged.detail
+                outcome.rejected.append(Rejection(record, FILTER, result, detail))
+        return outcome
+
+    def on_accepted(self, record: Record) -> None:
+        self.accepted_axes.append(dict(record.meta.get("axes") or {}))
+
+    def stats(self) -> dict[str, Any]:
+        out = self.tally.summary()
+        out["mode"] = "n" if self.native else "one request per trace"
+        if self.checker is not None:
+            out["verifier"] = self.checker.describe()
+        if self.writer is not None and self.writer.sampler.names:
+            out["axes"] = self.writer.coverage(self.accepted_axes)
+        return out
