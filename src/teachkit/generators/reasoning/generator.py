@@ -15,54 +15,28 @@ together by the job that completes the problem, so the pass rate written on ever
 
 from __future__ import annotations
 
-import re
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from teachkit.errors import TeacherError, TeachkitError
 from teachkit.generators.base import Generator, GeneratorContext, Job, Outcome, failure_record
+from teachkit.generators.reasoning.assemble import DEFAULT_SAMPLING, Trace, TraceBuilder
 from teachkit.generators.reasoning.checking import TraceChecker
 from teachkit.generators.reasoning.judge import TraceJudge
 from teachkit.generators.reasoning.problems import Problem, load_problems
-from teachkit.generators.reasoning.spec import CODE_PROMPT, MATH_PROMPT, ReasoningSpec
+from teachkit.generators.reasoning.spec import ReasoningSpec
 from teachkit.generators.reasoning.stats import ReasoningStats, difficulty_label
-from teachkit.generators.reasoning.traces import (
-    CODE_MARKERS,
-    FLAGS,
-    MATH_MARKERS,
-    Flagged,
-    ParsedTrace,
-    parse_trace,
-    trace_flags,
-)
+from teachkit.generators.reasoning.traces import FLAGS
 from teachkit.generators.reasoning.writing import ProblemWriter
 from teachkit.generators.structured import StructuredOutputError
-from teachkit.prompts.templates import compile_template
-from teachkit.records import Message, Record, Rejection
+from teachkit.records import Record, Rejection
 from teachkit.teachers.backend import Request, Response
 from teachkit.verifiers.base import Verdict, Verifier, VerifierContext
 
 __all__ = ["DEFAULT_SAMPLING", "ReasoningGenerator"]
 
-#: what DeepSeek-R1 recommends; a value in the recipe's teacher.sampling wins
-DEFAULT_SAMPLING = {"temperature": 0.6, "top_p": 0.95}
 #: the drop label of a rejected trace
 FILTER = "reasoning"
-
-
-@dataclass(slots=True)
-class _Trace:
-    """One drawn trace on its way to a record."""
-
-    index: int
-    drawn: dict[str, Any]
-    record: Record | None = None
-    parsed: ParsedTrace | None = None
-    flagged: Flagged | None = None
-    verdict: Verdict | None = None
-    judge: dict[str, Any] | None = None
 
 
 class ReasoningGenerator(Generator):
@@ -79,20 +53,9 @@ class ReasoningGenerator(Generator):
         #: a fixed list of problems is done when every one is: runners that read this end such a
         #: run as complete however many traces passed
         self.complete_when_exhausted = generate is None
-        self.prompt = compile_template(
-            spec.prompt or (CODE_PROMPT if spec.code else MATH_PROMPT), "generator.prompt"
-        )
-        self.system = compile_template(spec.system, "generator.system") if spec.system else None
-        self._check_variables()
-        self.template_hash = self.prompt.hash
         self.native = ctx.capabilities.n and spec.traces > 1
-        options = {k: v for k, v in ctx.sampling.items() if k != "n"}
-        for name, value in DEFAULT_SAMPLING.items():
-            options.setdefault(name, value)
-        self.options = options
-        markers = spec.parse.markers or list(CODE_MARKERS if spec.code else MATH_MARKERS)
-        self.markers = [re.compile(m) for m in markers]
-        self.checks = spec.checks.to_checks()
+        self.builder = TraceBuilder(spec, ctx, native=self.native)
+        self._check_variables()
         self.checker = TraceChecker(self._build_verifier()) if spec.verifier is not None else None
         self.judge = (
             TraceJudge(spec.judge, native_json=ctx.capabilities.json_schema)
@@ -104,16 +67,15 @@ class ReasoningGenerator(Generator):
         self.accepted_axes: list[dict[str, str]] = []
 
     def _check_variables(self) -> None:
-        available = {"problem", "entry_point"}
+        """The solving prompt may use the problem, its entry point and the fields every problem
+        has (never its answer or tests)."""
+        available: set[str] = set()
         if self.writer is not None:
             available |= set(self.writer.sampler.names) | set(self.writer.spec.output.field_names())
             available -= {"answer", "tests"}
         elif self.problems:
-            common = set.intersection(*(set(p.fields) for p in self.problems))
-            available |= common
-        for template in (self.prompt, self.system):
-            if template is not None:
-                template.check_variables(available)
+            available |= set.intersection(*(set(p.fields) for p in self.problems))
+        self.builder.check_variables(available)
 
     def _build_verifier(self) -> Verifier:
         assert self.spec.verifier is not None
@@ -157,16 +119,9 @@ class ReasoningGenerator(Generator):
         self.next_index += 1
         return self._sample_job(self.problems[index], 0, [])
 
-    def _variables(self, problem: Problem) -> dict[str, Any]:
-        return {**problem.fields, "problem": problem.text, "entry_point": problem.entry_point or ""}
-
     def _sample_job(self, problem: Problem, trace: int, previous: list[dict[str, Any]]) -> Job:
-        variables = self._variables(problem)
-        messages: list[Message] = []
-        if self.system is not None:
-            messages.append({"role": "system", "content": self.system.render(**variables)})
-        messages.append({"role": "user", "content": self.prompt.render(**variables)})
-        options = dict(self.options)
+        messages = self.builder.messages(problem)
+        options = dict(self.builder.options)
         if self.native:
             options["n"] = self.spec.traces
         request = Request(messages=messages, options=options, sample=problem.index * 1000 + trace)
@@ -203,7 +158,7 @@ class ReasoningGenerator(Generator):
         drawn = {"error": error.reason, "message": str(error)[:300], "job": job.key}
         if "trace" in job.context:  # one trace failed: the problem goes on with the others
             return self._drawn(job, problem, [drawn])
-        return self._finish(problem, [_Trace(index=0, drawn=drawn)], job)
+        return self._finish(problem, [Trace(index=0, drawn=drawn)], job)
 
     def _drawn(self, job: Job, problem: Problem, drawn: list[dict[str, Any]]) -> Outcome:
         """Traces arrived for ``problem``: ask for the next one, or complete the problem."""
@@ -212,7 +167,9 @@ class ReasoningGenerator(Generator):
             if len(previous) < self.spec.traces:
                 return Outcome(jobs=[self._sample_job(problem, len(previous), previous)])
             drawn = previous
-        traces = [self._trace(problem, i, d) for i, d in enumerate(drawn[: self.spec.traces])]
+        traces = [
+            self.builder.trace(problem, i, d) for i, d in enumerate(drawn[: self.spec.traces])
+        ]
         if not any(t.record is not None for t in traces):
             return self._finish(problem, traces, job)
         self._verify(traces)
@@ -239,66 +196,7 @@ class ReasoningGenerator(Generator):
         return Outcome(jobs=[self._sample_job(problem, 0, [])])
 
     # --- one trace --------------------------------------------------------------------------
-    def _trace(self, problem: Problem, index: int, drawn: dict[str, Any]) -> _Trace:
-        trace = _Trace(index=index, drawn=drawn)
-        if "error" in drawn:
-            return trace
-        text, finish = str(drawn["text"]), str(drawn.get("finish_reason") or "stop")
-        parsed = parse_trace(
-            text, tag=self.spec.parse.tag, markers=self.markers, mode=self.spec.parse.mode
-        )
-        flagged = trace_flags(text, parsed, finish, problem.text, self.checks)
-        trace.parsed, trace.flagged = parsed, flagged
-        trace.record = Record(
-            messages=[
-                {"role": "user", "content": self._user_turn(problem)},
-                {"role": "assistant", "content": parsed.answer},
-            ],
-            reasoning=parsed.reasoning or None,
-            meta=self._meta(problem, index, drawn, parsed, flagged),
-        )
-        return trace
-
-    def _user_turn(self, problem: Problem) -> str:
-        if self.spec.user_turn == "problem":
-            return problem.text
-        return self.prompt.render(**self._variables(problem))
-
-    def _meta(
-        self,
-        problem: Problem,
-        index: int,
-        drawn: dict[str, Any],
-        parsed: ParsedTrace,
-        flagged: Flagged,
-    ) -> dict[str, Any]:
-        meta = self.ctx.provenance()
-        meta["sampling"] = {**self.options, "n": self.spec.traces if self.native else 1}
-        meta.update(
-            job=drawn["job"],
-            stage="sample",
-            problem_id=problem.id,
-            problem=problem.text,
-            trace_index=index,
-            traces=self.spec.traces,
-            finish_reason=drawn.get("finish_reason") or "stop",
-            structure=parsed.structure,
-            flags=list(flagged.flags),
-            template_hash=self.template_hash,
-            model=drawn.get("model") or self.ctx.teacher_model,
-            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        )
-        if flagged.detail:
-            meta["flag_detail"] = flagged.detail
-        for name in ("answer", "solution", "tests", "entry_point"):
-            value = getattr(problem, name)
-            if value is not None:
-                meta[name] = value
-        if problem.source == "teacher":
-            meta["axes"] = {k: v for k, v in problem.fields.items() if isinstance(v, str)}
-        return meta
-
-    def _verify(self, traces: list[_Trace]) -> None:
+    def _verify(self, traces: list[Trace]) -> None:
         if self.checker is None:
             return
         checked = [t for t in traces if t.record is not None and t.parsed and t.parsed.answer]
@@ -307,10 +205,10 @@ class ReasoningGenerator(Generator):
             trace.verdict = verdict
 
     # --- the judge --------------------------------------------------------------------------
-    def _gradable(self, traces: list[_Trace]) -> list[_Trace]:
+    def _gradable(self, traces: list[Trace]) -> list[Trace]:
         return [t for t in traces if t.flagged is not None and not t.flagged.flags]
 
-    def _judge_job(self, problem: Problem, traces: list[_Trace]) -> Job:
+    def _judge_job(self, problem: Problem, traces: list[Trace]) -> Job:
         assert self.judge is not None
         graded = self._gradable(traces)
         solutions = [(t.parsed.reasoning, t.parsed.answer) for t in graded if t.parsed]
@@ -327,7 +225,7 @@ class ReasoningGenerator(Generator):
     def _on_judge(self, job: Job, response: Response | None, error: TeacherError | None) -> Outcome:
         assert self.judge is not None
         problem = Problem.from_dict(job.context["problem"])
-        traces = [self._trace(problem, i, d) for i, d in enumerate(job.context["drawn"])]
+        traces = [self.builder.trace(problem, i, d) for i, d in enumerate(job.context["drawn"])]
         for trace, verdict in zip(traces, job.context["verdicts"], strict=True):
             trace.verdict = Verdict.from_dict(verdict) if verdict else None
         graded = self._gradable(traces)
@@ -342,7 +240,7 @@ class ReasoningGenerator(Generator):
         return self._finish(problem, traces, job)
 
     # --- the problem is complete ------------------------------------------------------------
-    def _outcome_of(self, trace: _Trace) -> str:
+    def _outcome_of(self, trace: Trace) -> str:
         """``passed``, or why the trace is rejected (its first flag, the verdict, the judge)."""
         assert trace.flagged is not None
         for flag in FLAGS:
@@ -358,7 +256,7 @@ class ReasoningGenerator(Generator):
             return "judge_rejected"
         return "passed"
 
-    def _finish(self, problem: Problem, traces: list[_Trace], job: Job) -> Outcome:
+    def _finish(self, problem: Problem, traces: list[Trace], job: Job) -> Outcome:
         outcome = Outcome()
         drawn = [t for t in traces if t.record is not None]
         results = {t.index: self._outcome_of(t) for t in drawn}
