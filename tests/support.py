@@ -1,60 +1,35 @@
-"""Test support: a scripted in-process backend and paths to the shared real data."""
+"""Test support: the scripted in-process backend (from teachkit.testing, registered here) and
+paths to the shared real data."""
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import orjson
 
 from teachkit.errors import RetryableError
-from teachkit.teachers.backend import Backend, Capabilities, Request, Response, Usage
-from teachkit.teachers.registry import register_backend
+from teachkit.testing.scripted import ScriptedBackend, echo_answer, last_text
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
-
-def last_text(request: Request) -> str:
-    if request.prompt is not None:
-        return request.prompt
-    return (request.messages or [{"content": ""}])[-1]["content"]
-
-
-def echo_answer(request: Request) -> str:
-    """A distinct, deterministic answer per prompt and sample."""
-    digest = hashlib.sha256(f"{last_text(request)}|{request.sample}".encode()).hexdigest()[:12]
-    return f"Answer {digest}: a clear explanation with several plain words for the student."
-
-
-class ScriptedBackend(Backend):
-    """Answers with ``ScriptedBackend.script(request)``; counts calls per cache-relevant request."""
-
-    id = "scripted"
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        chat=True, completion=True, json_schema=False, n=False
-    )
-    default_model = "scripted-1"
-    script: ClassVar[Callable[[Request], str | Exception]] = staticmethod(echo_answer)
-    calls: ClassVar[list[Request]] = []
-
-    async def generate(self, request: Request) -> Response:
-        ScriptedBackend.calls.append(request)
-        answer = type(self).script(request)
-        if isinstance(answer, Exception):
-            raise answer
-        return Response(
-            texts=[answer],
-            finish_reasons=["stop"],
-            usage=Usage(len(last_text(request).split()), len(answer.split())),
-            model=self.model,
-        )
+__all__ = [
+    "REPO",
+    "SHARED_DATA",
+    "ScriptedBackend",
+    "check_now",
+    "echo_answer",
+    "journal_commits",
+    "last_text",
+    "paid_answers",
+    "shard_rows",
+    "transient",
+]
 
 
-register_backend(ScriptedBackend)
+ScriptedBackend.use()
 
 
 def transient(message: str = "busy") -> RetryableError:

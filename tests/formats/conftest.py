@@ -86,8 +86,12 @@ def synthetic(n: int, seed: int = 0, start: int = 0) -> list[Record]:
     return out
 
 
-def write_run(run_dir: Path, records: Sequence[Record], shards: int = 2) -> Path:
-    """A run directory whose store holds ``records`` (in order), committed over ``shards``."""
+def write_run(
+    run_dir: Path, records: Sequence[Record], shards: int = 2, status: str | None = "complete"
+) -> Path:
+    """A run directory whose store holds ``records`` (in order), committed over ``shards``, with
+    the manifest a run that ended with ``status`` writes (None: no manifest, as after a kill
+    before the first one)."""
     rundir = RunDir(run_dir)
     rundir.create()
     per_shard = max(1, -(-len(records) // shards))
@@ -98,6 +102,10 @@ def write_run(run_dir: Path, records: Sequence[Record], shards: int = 2) -> Path
         store.add_jobs([job])
         store.commit(job, list(records[shard * per_shard : (shard + 1) * per_shard]), [], [], {})
         store.close()
+    if status is not None:
+        rundir.write_manifest(
+            {"status": status, "accepted": len(records), "requested": len(records)}
+        )
     return run_dir
 
 

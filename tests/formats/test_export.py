@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from teachkit.errors import DataError, MissingExtraError, RunDirError
-from teachkit.formats import export, validate_openai_chat
+from teachkit.engine.export import export
+from teachkit.errors import DataError, ExportError, MissingExtraError, RunDirError
+from teachkit.formats import validate_openai_chat
+from teachkit.formats.chat import CHAT
 from teachkit.formats.decontam import user_text
 from teachkit.formats.readers import read_records
-from teachkit.formats.rows import chat_row
 from teachkit.records import Record
 from teachkit.similarity.rouge import rouge_tokens
 
@@ -58,7 +59,7 @@ def test_chat_export(make_run: MakeRun, tmp_path: Path) -> None:
         validation
     )
     for meta, row in zip(metadata, train + validation, strict=True):
-        assert chat_row(by_id[meta["id"]]) == row
+        assert CHAT.to_row(by_id[meta["id"]]) == row
         assert meta["source"] == "synthetic"
         assert meta["group"] == by_id[meta["id"]].meta.get("group", meta["id"])
     assert [m["index"] for m in metadata if m["split"] == "validation"] == list(
@@ -132,7 +133,7 @@ def test_real_validation_with_decontamination(make_run: MakeRun, tmp_path: Path)
     # validation is the real file, converted to chat rows; train is synthetic only
     validation = _jsonl(out / "validation.jsonl")
     assert sorted(json.dumps(r) for r in validation) == sorted(
-        json.dumps(chat_row(r)) for r in references
+        json.dumps(CHAT.to_row(r)) for r in references
     )
     metadata = _jsonl(out / "metadata.jsonl")
     assert {m["source"] for m in metadata if m["split"] == "validation"} == {"real"}
@@ -285,11 +286,11 @@ def test_errors(make_run: MakeRun, tmp_path: Path) -> None:
     run = make_run(synthetic(5))
     with pytest.raises(RunDirError, match="holds the run's records"):
         export(run, run / "accepted")
-    with pytest.raises(ValueError, match="conflicts"):
+    with pytest.raises(ExportError, match="conflicts"):
         export(run, tmp_path / "out", format="parquet", file_format="jsonl")
-    with pytest.raises(ValueError, match="mix_real"):
+    with pytest.raises(ExportError, match="mix_real"):
         export(run, tmp_path / "out", real_fraction=0.2)
-    with pytest.raises(ValueError, match="val_fraction"):
+    with pytest.raises(ExportError, match="val_fraction"):
         export(run, tmp_path / "out", val_fraction=1.0)
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "x", "output": "y"}\n{"oops": 1}\n')

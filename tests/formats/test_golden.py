@@ -6,6 +6,7 @@ After an intended change of an output format, rewrite them with
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from teachkit.formats import export
+from teachkit.engine.export import export
 from teachkit.records import Record
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -74,6 +75,14 @@ def test_golden_files(
     export(run, out, format=row_format, val_fraction=0.3, seed=0)
     summary = json.loads((out / "export.json").read_text(encoding="utf-8"))
     summary["source_run"], summary["out"] = "RUN_DIR", "OUT"
+    # what the run was and what was written are checked here, not in the golden files: the
+    # golden export.json holds the settings and counts
+    state = summary.pop("run_state")
+    assert (state["state"], state["accepted"], state["requested"]) == ("complete", 12, 12)
+    hashes = summary.pop("hashes")
+    assert set(hashes) == set(summary["files"]) - {"export.json"}
+    for name, digest in hashes.items():
+        assert digest == "sha256:" + hashlib.sha256((out / name).read_bytes()).hexdigest()
     (out / "export.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     expected_dir = GOLDEN / row_format
     if os.environ.get("TEACHKIT_UPDATE_GOLDEN"):

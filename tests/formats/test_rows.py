@@ -6,21 +6,38 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from teachkit.formats.rows import (
-    RowError,
-    alpaca_row,
-    chat_row,
-    preference_row,
-    record_from_alpaca,
-    record_from_chat,
-    record_from_preference,
-    record_from_self_instruct,
-    record_from_sharegpt,
-    sharegpt_row,
-    to_row,
-    validate_openai_chat,
-)
+from teachkit.formats.alpaca import ALPACA
+from teachkit.formats.chat import CHAT
+from teachkit.formats.preference import PREFERENCE
+from teachkit.formats.rows import RowError, to_row, validate_openai_chat
+from teachkit.formats.self_instruct import SELF_INSTRUCT
+from teachkit.formats.sharegpt import SHAREGPT
 from teachkit.records import Record
+
+# each row format is one object; these names keep the tests short
+chat_row, alpaca_row, sharegpt_row = CHAT.to_row, ALPACA.to_row, SHAREGPT.to_row
+preference_row = PREFERENCE.to_row
+record_from_self_instruct = SELF_INSTRUCT.to_records
+
+
+def record_from_chat(row: dict[str, Any]) -> Record:
+    (record,) = CHAT.to_records(row)
+    return record
+
+
+def record_from_alpaca(row: dict[str, Any]) -> Record:
+    (record,) = ALPACA.to_records(row)
+    return record
+
+
+def record_from_sharegpt(row: dict[str, Any]) -> Record:
+    (record,) = SHAREGPT.to_records(row)
+    return record
+
+
+def record_from_preference(row: dict[str, Any]) -> Record:
+    (record,) = PREFERENCE.to_records(row)
+    return record
 
 
 def _chat(*turns: tuple[str, str]) -> Record:

@@ -4,24 +4,21 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from teachkit.formats.export import ExportSummary, export
+from teachkit.engine.export import export
+from teachkit.errors import PluginError
+from teachkit.formats.export import ExportSummary
+from teachkit.formats.rows import FORMATS, row_format, writable_formats
 
 __all__ = ["register"]
 
-
-class _Format(StrEnum):
-    chat = "chat"
-    preference = "preference"
-    alpaca = "alpaca"
-    sharegpt = "sharegpt"
-    parquet = "parquet"
-    hf = "hf"
+#: what ``--format`` accepts besides the registered row formats: chat rows in that file format
+_SHORTHANDS = ("parquet", "hf")
 
 
 class _FileFormat(StrEnum):
@@ -30,10 +27,42 @@ class _FileFormat(StrEnum):
     hf = "hf"
 
 
+def _format_names() -> str:
+    """The writable registered formats, for ``--help`` and error messages."""
+    try:
+        return ", ".join(writable_formats())
+    except PluginError:  # a broken plugin: list the names; choosing it explains the problem
+        return ", ".join(FORMATS.names())
+
+
+def _check_format(value: str) -> str:
+    if value in _SHORTHANDS:
+        return value
+    try:
+        fmt = row_format(value)
+    except PluginError as exc:
+        if exc.context.get("module"):
+            raise typer.BadParameter(str(exc)) from None
+        raise typer.BadParameter(
+            f"Unknown export format {value!r}. Known formats: {_format_names()}, or parquet/hf "
+            "for chat rows in Parquet files / a datasets folder. A plugin format must be "
+            "installed (it declares an entry point in the group 'teachkit.formats')."
+        ) from None
+    if not fmt.writes:
+        raise typer.BadParameter(
+            f"The {value} format can be read but not written. Export one of: {_format_names()}."
+        )
+    return value
+
+
 def _table(summary: ExportSummary) -> Table:
     table = Table(title=f"export -> {summary.out}", show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
+    state = summary.run_state or {}
+    if state:
+        of = state.get("accepted"), state.get("requested")
+        table.add_row("run", f"{state.get('state')} ({of[0]} of {of[1] or '?'} records)")
     table.add_row("format", f"{summary.format} ({summary.file_format})")
     table.add_row("train rows", str(summary.train))
     table.add_row("validation rows", str(summary.validation))
@@ -56,9 +85,15 @@ def register(app: typer.Typer) -> None:
     def export_command(
         run_dir: Annotated[Path, typer.Argument(help="Run directory written by `teachkit run`.")],
         format: Annotated[
-            _Format,
-            typer.Option("--format", "-f", help="Row format, or parquet/hf for chat rows."),
-        ] = _Format.chat,
+            str,
+            typer.Option(
+                "--format",
+                "-f",
+                callback=_check_format,
+                help=f"Row format: {_format_names()}; or parquet/hf for chat rows in Parquet "
+                "files / a datasets folder.",
+            ),
+        ] = "chat",
         to: Annotated[
             Path | None,
             typer.Option("--to", "-o", help="Output folder [default: RUN_DIR/dataset]."),
@@ -89,18 +124,25 @@ def register(app: typer.Typer) -> None:
             _FileFormat | None,
             typer.Option(help="Put the rows into jsonl, parquet or an hf folder."),
         ] = None,
+        require_complete: Annotated[
+            bool,
+            typer.Option(help="Refuse to export a run that is running, killed or incomplete."),
+        ] = False,
     ) -> None:
         """Write train and validation files (and metadata.jsonl, export.json) from a run."""
         if mix_real is not None and real_fraction == 0.0:
             raise typer.BadParameter("--mix-real needs --real-fraction above 0.")
         if real_fraction > 0.0 and mix_real is None:
             raise typer.BadParameter("--real-fraction needs --mix-real FILE.")
-        if format.value in ("parquet", "hf") and file_format not in (None, format.value):
-            raise typer.BadParameter(f"--format {format.value} already sets the file format.")
+        if format in _SHORTHANDS and file_format not in (None, format):
+            raise typer.BadParameter(f"--format {format} already sets the file format.")
+        options: dict[str, Any] = {}
+        if file_format is not None:
+            options["file_format"] = file_format.value
         summary = export(
             run_dir,
             to if to is not None else run_dir / "dataset",
-            format=format.value,
+            format=format,
             val_fraction=val_fraction,
             seed=seed,
             validation=validation,
@@ -108,6 +150,7 @@ def register(app: typer.Typer) -> None:
             real_fraction=real_fraction,
             decontam_threshold=decontam_threshold,
             ngram=ngram,
-            file_format=None if file_format is None else file_format.value,
+            require_complete=require_complete,
+            **options,
         )
         Console().print(_table(summary))

@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from teachkit.engine.export import check_export, export_for_recipe
 from teachkit.engine.progress import ProgressSink
 from teachkit.engine.runner import Runner
 from teachkit.engine.session import Session
 from teachkit.errors import RecipeError
+from teachkit.formats.export import ExportSummary
 from teachkit.recipe.load import load_recipe
 from teachkit.recipe.models import Recipe
 from teachkit.rundir.layout import RunDir
@@ -35,6 +37,8 @@ class RunSummary:
     rejected: int
     drops: dict[str, dict[str, int]] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
+    #: the training files written by the recipe's export section (None without one)
+    export: ExportSummary | None = None
 
     @property
     def ok(self) -> bool:
@@ -62,6 +66,14 @@ def _summary(rundir: RunDir, manifest: dict[str, Any], status: str | None = None
     )
 
 
+def _exported(summary: RunSummary, recipe: Recipe) -> RunSummary:
+    """Write the recipe's export section (if any) and say so in the summary's message."""
+    summary.export = export_for_recipe(recipe, summary.run_dir)
+    if summary.export is not None:
+        summary.message = f"{summary.message} {summary.export.sentence()}".strip()
+    return summary
+
+
 async def run_async(
     recipe: Recipe | str | Path,
     out: str | Path | None = None,
@@ -74,6 +86,7 @@ async def run_async(
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
     rundir = RunDir(resolve_out(recipe, out))
+    check_export(recipe)  # an export section that cannot be written fails before any work
     previous = rundir.read_manifest() if rundir.exists() else None
     spec = recipe.require_generator()
     if (
@@ -88,7 +101,7 @@ async def run_async(
             f"{rundir.path} already holds a complete run ({previous.get('accepted')} records); "
             "nothing to do. Raise generator.count to add more, or use another --out."
         )
-        return _summary(rundir, previous, status="already_complete")
+        return _exported(_summary(rundir, previous, status="already_complete"), recipe)
     session = Session(recipe, rundir, use_cache=use_cache, cache_path=cache_path)
     try:
         session.open()
@@ -107,9 +120,11 @@ async def run_async(
         session.write_manifest(result.status)
         if result.error is not None:
             raise result.error
-        return _summary(rundir, session.manifest(result.status))
+        summary = _summary(rundir, session.manifest(result.status))
     finally:
         await session.close()
+    # after close, so the lock is released: the export sees a complete run
+    return _exported(summary, recipe) if summary.status == "complete" else summary
 
 
 def run(

@@ -1,7 +1,10 @@
 """Find training examples whose user turn overlaps a validation input.
 
-Two tests, either one marks a candidate as contaminated:
+Three tests, any one marks a candidate as contaminated:
 
+* **exact**: the candidate is the same text as a validation input (after stripping whitespace),
+  whatever it is made of (a text of no ASCII word, e.g. Japanese, has no tokens for the other
+  two tests);
 * **long n-gram**: the candidate shares a run of ``ngram`` words (default 13) with a validation
   input;
 * **ROUGE-L**: the ROUGE-L F score between the candidate and a validation input is above
@@ -41,12 +44,14 @@ def user_text(record: Record) -> str:
 class Contamination:
     """Why a candidate was dropped: which test, which validation input, how much it overlapped."""
 
-    test: str  # "ngram" or "rouge_l"
+    test: str  # "exact", "ngram" or "rouge_l"
     reference: int  # index of the validation input
-    score: float  # ROUGE-L F for "rouge_l", 1.0 for "ngram"
+    score: float  # ROUGE-L F for "rouge_l", 1.0 for "exact" and "ngram"
     detail: str
 
     def reason(self) -> str:
+        if self.test == "exact":
+            return f"is the same text as validation input {self.reference}"
         if self.test == "ngram":
             return f"shares a long n-gram with validation input {self.reference}: {self.detail!r}"
         return f"ROUGE-L {self.score:.3f} with validation input {self.reference} ({self.detail})"
@@ -71,6 +76,9 @@ class Decontaminator:
         self.ngram = ngram
         self._scorer = scorer or rouge_l
         self._texts = list(references)
+        self._exact: dict[str, int] = {}
+        for position, text in enumerate(self._texts):
+            self._exact.setdefault(text.strip(), position)
         self.rouge_calls = 0
         token_lists = [rouge_tokens(text) for text in self._texts]
         self._lengths = np.array([len(t) for t in token_lists], dtype=np.float64)
@@ -102,6 +110,9 @@ class Decontaminator:
 
     def check(self, text: str) -> Contamination | None:
         """The first overlap found between ``text`` and a validation input, or None."""
+        same = self._exact.get(text.strip()) if text.strip() else None
+        if same is not None:
+            return Contamination("exact", same, 1.0, "same text")
         toks = rouge_tokens(text)
         if not toks or not self._texts:
             return None

@@ -1,81 +1,70 @@
-"""Read users' own data files (real examples for validation and mixing) as Records.
+"""Read users' own data files (real examples for validation, mixing and curation) as Records.
 
-One reader takes every supported shape and tells them apart row by row:
+One reader takes every registered readable format and tells them apart row by row, asking each
+format's :meth:`~teachkit.formats.base.RowFormat.detect` in its ``detect_order``. The built-ins:
 
 * chat rows ``{"messages": [...]}`` and stored Records (``id``/``meta``/``chosen``... kept);
-* preference rows ``{"prompt", "chosen", "rejected"}`` (TRL, conversational or plain text);
 * ShareGPT ``{"conversations": [{"from", "value"}]}``;
+* preference rows ``{"prompt", "chosen", "rejected"}`` (TRL, conversational or plain text);
 * Self-Instruct tasks ``{"instruction", "instances": [{"input", "output"}]}`` (one record each);
 * Alpaca ``{"instruction", "input", "output"}``.
 
-Files are JSON Lines (blank lines are skipped) or, when the name ends in ``.json`` and the file
-starts with ``[``, one JSON array. A row that cannot be read raises :class:`DataError` naming the
-file, the line (or array item) and the problem.
+Files are UTF-8 JSON Lines (a leading byte-order mark is allowed, blank lines are skipped) or,
+when the name ends in ``.json`` and the file starts with ``[``, one JSON array. A row that cannot
+be read raises :class:`DataError` naming the file, the line (or array item) and the problem.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from teachkit.errors import DataError
-from teachkit.formats.rows import (
-    RowError,
-    record_from_alpaca,
-    record_from_chat,
-    record_from_preference,
-    record_from_self_instruct,
-    record_from_sharegpt,
-)
+from teachkit.formats.base import RowError, RowFormat
+from teachkit.formats.rows import detect, readable_formats
 from teachkit.records import Record
 
-__all__ = ["SHAPES", "read_records", "records_from_row", "row_shape"]
+__all__ = ["read_records", "records_from_row", "row_shape"]
 
-_SHAPES: dict[str, Callable[[Mapping[str, Any]], list[Record]]] = {
-    "chat": lambda row: [record_from_chat(row)],
-    "preference": lambda row: [record_from_preference(row)],
-    "sharegpt": lambda row: [record_from_sharegpt(row)],
-    "self_instruct": record_from_self_instruct,
-    "alpaca": lambda row: [record_from_alpaca(row)],
-}
+_BOM = b"\xef\xbb\xbf"
 
-#: the row shapes :func:`read_records` understands
-SHAPES: tuple[str, ...] = tuple(_SHAPES)
 
-_EXPECTED = (
-    "expected a chat row {'messages': [...]}, a preference row {'prompt', 'chosen', 'rejected'}, "
-    "a ShareGPT row {'conversations': [...]}, a Self-Instruct task {'instruction', 'instances'} "
-    "or an Alpaca row {'instruction', 'input', 'output'}"
-)
+def _expected(order: list[RowFormat]) -> str:
+    shapes = ", ".join(f"{fmt.name} {fmt.layout}" for fmt in order)
+    return f"expected a row of one of the formats: {shapes}"
 
 
 def row_shape(row: Mapping[str, Any]) -> str | None:
-    """Which of :data:`SHAPES` ``row`` looks like, or None."""
-    if "messages" in row:
-        return "chat"
-    if "conversations" in row:
-        return "sharegpt"
-    if "prompt" in row and "chosen" in row and "rejected" in row:
-        return "preference"
-    if "instruction" in row and "instances" in row:
-        return "self_instruct"
-    if "instruction" in row and "output" in row:
-        return "alpaca"
-    return None
+    """The name of the readable format ``row`` looks like, or None."""
+    fmt = detect(row)
+    return None if fmt is None else fmt.name
 
 
-def records_from_row(row: Any) -> list[Record]:
-    """Records for one row of any supported shape; :class:`RowError` when it is none of them."""
+def records_from_row(row: Any, order: list[RowFormat] | None = None) -> list[Record]:
+    """Records for one row of any readable format; :class:`RowError` when it is none of them."""
     if not isinstance(row, Mapping):
         raise RowError(f"a row must be a JSON object, got {type(row).__name__}")
-    shape = row_shape(row)
-    if shape is None:
+    order = readable_formats() if order is None else order
+    fmt = detect(row, order)
+    if fmt is None:
         keys = ", ".join(sorted(str(k) for k in row)) or "none"
-        raise RowError(f"unknown row shape (keys: {keys}); {_EXPECTED}")
-    return _SHAPES[shape](row)
+        raise RowError(f"unknown row shape (keys: {keys}); {_expected(order)}")
+    return fmt.to_records(row)
+
+
+def check_data_file(path: Path, what: str = "Data file") -> None:
+    """:class:`DataError` unless ``path`` is a file that exists (a folder is named as one)."""
+    if path.is_dir():
+        raise DataError(
+            f"{what} {path} is a directory, not a file. Pass a JSON Lines file inside it "
+            "(a run's records are in accepted/*.jsonl).",
+            path=str(path),
+        )
+    if not path.is_file():
+        raise DataError(f"{what} {path} does not exist. Check the path.", path=str(path))
 
 
 def _json_rows(path: Path) -> Iterator[tuple[str, Any]]:
@@ -83,12 +72,18 @@ def _json_rows(path: Path) -> Iterator[tuple[str, Any]]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise DataError(f"Cannot read {path}: {exc.strerror or exc}. Check the path.") from exc
+        raise DataError(
+            f"Cannot read {path}: {exc.strerror or exc}. Check the path and its permissions.",
+            path=str(path),
+        ) from exc
+    data = data.removeprefix(_BOM)
     if path.suffix == ".json" and data.lstrip()[:1] == b"[":
         try:
             items = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
-            raise DataError(f"{path} is not valid JSON ({exc}). Fix the file.") from exc
+            raise DataError(
+                f"{path} is not valid JSON ({exc}). Fix the file.", path=str(path)
+            ) from exc
         for number, item in enumerate(items, start=1):
             yield f"item {number}", item
         return
@@ -100,7 +95,9 @@ def _json_rows(path: Path) -> Iterator[tuple[str, Any]]:
         except orjson.JSONDecodeError as exc:
             raise DataError(
                 f"{path}, line {number}: not valid JSON ({exc}). "
-                "Each line must hold one JSON object; fix or remove that line."
+                "Each line must hold one JSON object; fix or remove that line.",
+                path=str(path),
+                line=number,
             ) from exc
 
 
@@ -111,13 +108,15 @@ def read_records(path: str | Path, *, source: str = "real") -> Iterator[Record]:
     (``{"path": str, "line": "line N"}``) so the export can trace a row back to its file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"Data file {path} does not exist. Check the path.")
+    check_data_file(path)
+    order = readable_formats()
     for where, row in _json_rows(path):
         try:
-            records = records_from_row(row)
+            records = records_from_row(row, order)
         except RowError as exc:
-            raise DataError(f"{path}, {where}: {exc}. Fix or remove that row.") from exc
+            raise DataError(
+                f"{path}, {where}: {exc}. Fix or remove that row.", path=str(path), line=where
+            ) from exc
         for record in records:
             record.meta.setdefault("source", source)
             record.meta.setdefault("origin", {"path": str(path), "line": where})

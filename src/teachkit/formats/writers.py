@@ -1,20 +1,22 @@
 """Write rows to JSON Lines, Parquet, or a ``datasets``-loadable folder.
 
-Every file is written to ``NAME.tmp`` first and renamed into place, so a reader never sees half a
-file. Parquet needs pyarrow (``pip install 'teachkit[parquet]'``); the column types are fixed per
-row format, so train and validation files always share one schema (even an empty file).
+The export writes every file into a staging folder and moves the finished set into place
+(:mod:`teachkit.formats.outdir`), so these writers write their path directly. Parquet needs
+pyarrow (``pip install 'teachkit[parquet]'``); the columns come from the row format
+(:attr:`~teachkit.formats.base.RowFormat.columns`), so train and validation files always share one
+schema (even an empty file).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from teachkit.errors import MissingExtraError
+from teachkit.errors import ExportError, MissingExtraError
+from teachkit.formats.base import Column, RowFormat, arrow_type
 
 __all__ = [
     "HF_DATA_DIR",
@@ -29,8 +31,6 @@ __all__ = [
 #: the folder of a ``hf`` layout that holds the Parquet shards
 HF_DATA_DIR = "data"
 
-_OPTIONAL_COLUMNS = {"alpaca": ("system", "history")}
-
 
 def hf_file_name(split: str) -> str:
     """The shard name the Hugging Face Hub uses for a one-file split."""
@@ -39,54 +39,24 @@ def hf_file_name(split: str) -> str:
 
 def write_jsonl(path: Path, rows: Iterable[Mapping[str, Any]]) -> int:
     """One JSON object per line (UTF-8, keys in row order); returns the number of rows."""
-    tmp = path.with_name(path.name + ".tmp")
     count = 0
-    with tmp.open("wb") as handle:
+    with path.open("wb") as handle:
         for row in rows:
             handle.write(orjson.dumps(row))
             handle.write(b"\n")
             count += 1
-    os.replace(tmp, path)
     return count
 
 
 def write_json(path: Path, data: Any) -> None:
     """One indented JSON document."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
-    os.replace(tmp, path)
+    path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
 
 
-def _schema(columns: Sequence[str]) -> Any:
-    import pyarrow as pa
-
-    message = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
-    fields: dict[str, Any] = {
-        "messages": message,
-        "prompt": message,
-        "chosen": message,
-        "rejected": message,
-        "instruction": pa.string(),
-        "input": pa.string(),
-        "output": pa.string(),
-        "system": pa.string(),
-        "history": pa.list_(pa.list_(pa.string())),
-        "conversations": pa.list_(pa.struct([("from", pa.string()), ("value", pa.string())])),
-    }
-    return pa.schema([(name, fields[name]) for name in columns])
-
-
-def _columns(row_format: str, splits: Mapping[Path, Sequence[Mapping[str, Any]]]) -> list[str]:
-    """Required columns of ``row_format`` plus its optional ones that some row uses."""
-    required = {
-        "chat": ["messages"],
-        "preference": ["prompt", "chosen", "rejected"],
-        "alpaca": ["instruction", "input", "output"],
-        "sharegpt": ["conversations"],
-    }[row_format]
-    optional = _OPTIONAL_COLUMNS.get(row_format, ())
+def _columns(fmt: RowFormat, splits: Mapping[Path, Sequence[Mapping[str, Any]]]) -> list[Column]:
+    """The format's required columns plus its optional ones that some row uses."""
     used = {key for rows in splits.values() for row in rows for key in row}
-    return required + [name for name in optional if name in used]
+    return [c for c in fmt.columns if not c.optional or c.name in used]
 
 
 def require_pyarrow() -> None:
@@ -97,20 +67,23 @@ def require_pyarrow() -> None:
         raise MissingExtraError("pyarrow", "parquet", "Writing Parquet files") from None
 
 
-def write_parquet(row_format: str, splits: Mapping[Path, Sequence[Mapping[str, Any]]]) -> None:
-    """Write each ``path: rows`` pair as a Parquet file with the schema of ``row_format``."""
+def write_parquet(fmt: RowFormat, splits: Mapping[Path, Sequence[Mapping[str, Any]]]) -> None:
+    """Write each ``path: rows`` pair as a Parquet file with the columns of ``fmt``."""
     require_pyarrow()
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    columns = _columns(row_format, splits)
-    schema = _schema(columns)
+    if not fmt.columns:
+        raise ExportError(
+            f"The {fmt.name} format declares no columns, so it cannot be written to Parquet. "
+            "Use file_format jsonl, or add columns to the format.",
+            format=fmt.name,
+        )
+    columns = _columns(fmt, splits)
+    schema = pa.schema([(c.name, arrow_type(c.type, pa)) for c in columns])
     for path, rows in splits.items():
-        data = {name: [row.get(name) for row in rows] for name in columns}
-        table = pa.Table.from_pydict(data, schema=schema)
-        tmp = path.with_name(path.name + ".tmp")
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
+        data = {c.name: [row.get(c.name) for row in rows] for c in columns}
+        pq.write_table(pa.Table.from_pydict(data, schema=schema), path)
 
 
 def write_hf_card(out: Path, counts: Mapping[str, int], *, row_format: str, seed: int) -> Path:
@@ -140,7 +113,5 @@ def write_hf_card(out: Path, counts: Mapping[str, int], *, row_format: str, seed
         "",
     ]
     path = out / "README.md"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    os.replace(tmp, path)
+    path.write_text("\n".join(lines), encoding="utf-8")
     return path

@@ -170,8 +170,8 @@ def dump_recipe(recipe: Recipe) -> str:
 
 
 def recipe_hash(recipe: Recipe) -> str:
-    """Hash of what determines the records (not the count, run limits or cache location)."""
-    data = recipe.model_dump(mode="json", exclude={"run", "cache", "output"})
+    """Hash of what determines the records (not the count, run limits, cache or export)."""
+    data = recipe.model_dump(mode="json", exclude={"run", "cache", "output", "export"})
     if data.get("generator"):
         data["generator"].pop("count", None)
     return content_hash(data, prefix="h1:", length=16)

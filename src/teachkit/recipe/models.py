@@ -14,6 +14,7 @@ from pydantic import Field, PrivateAttr, SerializeAsAny, model_validator
 
 from teachkit.errors import RecipeError
 from teachkit.recipe.base import CacheConfig, RunConfig, StrictModel, TeacherConfig
+from teachkit.recipe.export import ExportSpec
 from teachkit.recipe.kinds import (
     FILTERS,
     GENERATORS,
@@ -22,7 +23,7 @@ from teachkit.recipe.kinds import (
     kind_field,
 )
 
-__all__ = ["FILTERS", "GENERATORS", "FilterSpec", "GeneratorSpec", "Recipe"]
+__all__ = ["FILTERS", "GENERATORS", "ExportSpec", "FilterSpec", "GeneratorSpec", "Recipe"]
 
 #: a generator section: its ``kind`` picks the spec model from the registry
 GeneratorSpec = Annotated[SerializeAsAny[GeneratorSpecBase], kind_field(GENERATORS, "generator")]
@@ -50,6 +51,8 @@ class Recipe(StrictModel):
     cache: CacheConfig = Field(default_factory=CacheConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    #: training files written at the end of a complete run (default folder ``<run dir>/dataset``)
+    export: ExportSpec | None = None
     #: directory relative paths in the recipe resolve against (the YAML file's folder)
     _base_dir: str = PrivateAttr(default=".")
 
