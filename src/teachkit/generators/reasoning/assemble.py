@@ -118,6 +118,8 @@ class TraceBuilder:
             stage="sample",
             problem_id=problem.id,
             problem=problem.text,
+            # the export's split keeps a problem's traces on one side
+            group=f"problem:{problem.id}",
             trace_index=index,
             traces=self.spec.traces,
             finish_reason=drawn.get("finish_reason") or "stop",
