@@ -6,7 +6,8 @@ waits: on an event loop of its own, in a daemon thread, where the verifier is st
 and closed when the generator is collected (or the interpreter exits). The verifiers do their work
 in worker processes or the sandbox, so the engine's loop only waits for the answers; requests
 already sent keep going to the teacher meanwhile. The traces of one problem are checked
-concurrently.
+concurrently. :meth:`TraceChecker.start` (called when the run opens) starts the verifier's
+workers in the background, so they are warm when the first problem completes.
 
 A verifier error about the setup (a missing extra, no sandbox: a
 :class:`~teachkit.errors.TeachkitError`) stops the run; any other exception becomes a
@@ -76,20 +77,28 @@ class TraceChecker:
     def kind(self) -> str:
         return self.verifier.kind
 
+    def start(self) -> None:
+        """Start the verifier in the background, so that its workers warm up (import their
+        libraries, fork the sandbox) while the first answers are on their way."""
+        if "starting" in self._state:
+            return
+        loop = self._state["loop"] = _Loop()
+        self._state["starting"] = asyncio.run_coroutine_threadsafe(self._start(), loop.loop)
+
+    async def _start(self) -> None:
+        await self.verifier.start()
+        self._state["started"] = True
+
     def verify(self, records: Sequence[Record]) -> list[Verdict]:
         """One verdict per record, in order; blocks until all are in."""
         if not records:
             return []
-        loop = self._state.get("loop")
-        if loop is None:
-            loop = self._state["loop"] = _Loop()
-        result: list[Verdict] = loop.run(self._verify(list(records)))
+        self.start()
+        result: list[Verdict] = self._state["loop"].run(self._verify(list(records)))
         return result
 
     async def _verify(self, records: list[Record]) -> list[Verdict]:
-        if not self._state["started"]:
-            await self.verifier.start()
-            self._state["started"] = True
+        await asyncio.wrap_future(self._state["starting"])  # raises what start() raised
         return list(await asyncio.gather(*(self._one(r) for r in records)))
 
     async def _one(self, record: Record) -> Verdict:

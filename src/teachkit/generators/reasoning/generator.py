@@ -105,6 +105,8 @@ class ReasoningGenerator(Generator):
             if record.meta.get("stage") == "sample" and "trace_index" in record.meta:
                 self.tally.add(record.meta)
         self.accepted_axes = [dict(r.meta.get("axes") or {}) for r in state.accepted]
+        if self.checker is not None:  # the run is opening: warm the verifier up meanwhile
+            self.checker.start()
 
     def next_job(self) -> Job | None:
         index = self.next_index
