@@ -93,11 +93,17 @@ def teacher(base_url: str, concurrency: int, native: bool = True) -> dict[str, A
     }
 
 
+#: CPU seconds of this process (not the fake server's, not the verifier's workers) per run
+CPU: list[float] = []
+
+
 def run(recipe: dict[str, Any], base_dir: Path) -> tuple[float, dict[str, Any]]:
     parsed = Recipe.model_validate(recipe)
     parsed.set_base_dir(str(base_dir))
+    cpu = time.process_time()
     with tempfile.TemporaryDirectory() as tmp:
         summary = teachkit.run(parsed, out=Path(tmp) / "run")
+    CPU.append(time.process_time() - cpu)
     return float(summary.manifest["sessions"][-1]["generation_s"]), summary.manifest
 
 
@@ -170,11 +176,13 @@ def main() -> None:
                 f"{args.concurrency}, fake server latency {args.latency * 1000:g} ms"
             )
             rates: dict[str, list[float]] = {"templated": [], "reasoning/n": [], "reasoning/1": []}
+            cpu: dict[str, list[float]] = {name: [] for name in rates}
             ratios: dict[str, list[float]] = {"reasoning/n": [], "reasoning/1": []}
             for _ in range(args.repeat):
                 started = time.perf_counter()
                 reference = total / templated(url, total, args.concurrency, folder)
                 rates["templated"].append(reference)
+                cpu["templated"].append(1000 * CPU[-1] / total)
                 for name, native in (("reasoning/n", True), ("reasoning/1", False)):
                     seconds, manifest = reasoning(
                         url, args.problems, args.traces, args.concurrency, native, folder
@@ -182,6 +190,7 @@ def main() -> None:
                     stats = manifest["generator"]
                     failures += [f"{name}: {p}" for p in check(stats, total)]
                     rate = total / seconds
+                    cpu[name].append(1000 * CPU[-1] / total)
                     rates[name].append(rate)
                     ratios[name].append(rate / reference)
                     print(
@@ -190,11 +199,14 @@ def main() -> None:
                         f"outcomes {stats['outcomes']}, verdicts {stats['verdicts']}"
                     )
                 print(f"  (repeat took {time.perf_counter() - started:.1f} s)")
-    print(f"{'run':>12} {'records/s (median)':>19} {'of templated':>13}   runs")
+    print(
+        f"{'run':>12} {'records/s (median)':>19} {'of templated':>13} {'CPU ms/record':>14}   runs"
+    )
     for name, values in rates.items():
         ratio = statistics.median(ratios[name]) if name in ratios else 1.0
         runs = ", ".join(f"{v:.0f}" for v in values)
-        print(f"{name:>12} {statistics.median(values):>19.0f} {ratio:>13.2f}   {runs}")
+        ms = statistics.median(cpu[name])
+        print(f"{name:>12} {statistics.median(values):>19.0f} {ratio:>13.2f} {ms:>14.2f}   {runs}")
     if failures:
         raise SystemExit("verdict counts differ from the script's:\n" + "\n".join(failures))
     print("verdict counts: exact")

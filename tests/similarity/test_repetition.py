@@ -91,3 +91,8 @@ def test_any_unit_repeated_enough_is_found_with_a_period_that_divides_it(
     assert loop is not None
     assert len(unit) % loop.period == 0  # the smallest period of the repeated unit
     assert loop.tokens >= len(unit) * copies
+
+
+def test_a_loop_longer_than_the_first_look_is_measured_whole() -> None:
+    loop = trailing_repetition(PROSE + " " + "we add one more apple. " * 400)
+    assert loop is not None and loop.period == 5 and loop.repeats == 400 and loop.tokens == 2000

@@ -70,11 +70,19 @@ def trailing_repetition(
     """
     if min_repeats < 1 or min_tokens < 1 or max_period < 1:
         raise ValueError("min_repeats, min_tokens and max_period must be at least 1")
-    tokens = loop_tokens(text[-window * _CHARS_PER_TOKEN :])[-window:]
-    # a loop cut by max_tokens may end in a partial word: allow a short ragged end
-    for ragged in range(_RAGGED + 1):
-        found = _loop(tokens[: len(tokens) - ragged], min_repeats, min_tokens, max_period)
-        if found is not None:
+    # a loop that qualifies at the end of the window also qualifies at the end of any tail of
+    # at least max_period * min_repeats (and min_tokens) tokens: look there first, which is
+    # all most texts need, and measure the whole loop only when there is one
+    probe = min(window, max(min_tokens, int(max_period * min_repeats) + 1) + _RAGGED)
+    for size in dict.fromkeys((probe, window)):
+        tokens = loop_tokens(text[-size * _CHARS_PER_TOKEN :])[-size:]
+        # a loop cut by max_tokens may end in a partial word: allow a short ragged end
+        found = None
+        for ragged in range(_RAGGED + 1):
+            found = _loop(tokens[: len(tokens) - ragged], min_repeats, min_tokens, max_period)
+            if found is not None:
+                break
+        if found is None or size == window or found.tokens < len(tokens) - _RAGGED:
             return found
     return None
 

@@ -79,12 +79,15 @@ class TraceBuilder:
         messages.append({"role": "user", "content": self.prompt.render(**variables)})
         return messages
 
-    def user_turn(self, problem: Problem) -> str:
+    def user_turn(self, problem: Problem, sent: str | None = None) -> str:
+        """The training example's user turn (``sent``: the prompt as sent, when at hand)."""
         if self.spec.user_turn == "problem":
             return problem.text
-        return self.prompt.render(**self.variables(problem))
+        return sent if sent is not None else self.prompt.render(**self.variables(problem))
 
-    def trace(self, problem: Problem, index: int, drawn: dict[str, Any]) -> Trace:
+    def trace(
+        self, problem: Problem, index: int, drawn: dict[str, Any], sent: str | None = None
+    ) -> Trace:
         trace = Trace(index=index, drawn=drawn)
         if "error" in drawn:
             return trace
@@ -95,7 +98,7 @@ class TraceBuilder:
         trace.parsed, trace.flagged = parsed, flagged
         trace.record = Record(
             messages=[
-                {"role": "user", "content": self.user_turn(problem)},
+                {"role": "user", "content": self.user_turn(problem, sent)},
                 {"role": "assistant", "content": parsed.answer},
             ],
             reasoning=parsed.reasoning or None,

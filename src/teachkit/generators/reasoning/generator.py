@@ -29,7 +29,7 @@ from teachkit.generators.reasoning.stats import ReasoningStats, difficulty_label
 from teachkit.generators.reasoning.traces import FLAGS
 from teachkit.generators.reasoning.writing import ProblemWriter
 from teachkit.generators.structured import StructuredOutputError
-from teachkit.records import Record, Rejection
+from teachkit.records import Message, Record, Rejection
 from teachkit.teachers.backend import Request, Response
 from teachkit.verifiers.base import Verdict, Verifier, VerifierContext
 
@@ -121,8 +121,16 @@ class ReasoningGenerator(Generator):
         self.next_index += 1
         return self._sample_job(self.problems[index], 0, [])
 
-    def _sample_job(self, problem: Problem, trace: int, previous: list[dict[str, Any]]) -> Job:
-        messages = self.builder.messages(problem)
+    def _sample_job(
+        self,
+        problem: Problem,
+        trace: int,
+        previous: list[dict[str, Any]],
+        messages: list[Message] | None = None,
+    ) -> Job:
+        """The request for trace ``trace`` (all traces when drawn natively); ``messages``: the
+        prompt already rendered for this problem."""
+        messages = [dict(m) for m in messages] if messages else self.builder.messages(problem)
         options = dict(self.builder.options)
         if self.native:
             options["n"] = self.spec.traces
@@ -167,10 +175,12 @@ class ReasoningGenerator(Generator):
         if "trace" in job.context:  # drawn one at a time
             previous = [*job.context["previous"], *drawn]
             if len(previous) < self.spec.traces:
-                return Outcome(jobs=[self._sample_job(problem, len(previous), previous)])
+                again = job.request.messages
+                return Outcome(jobs=[self._sample_job(problem, len(previous), previous, again)])
             drawn = previous
+        sent = (job.request.messages or [{}])[-1].get("content")
         traces = [
-            self.builder.trace(problem, i, d) for i, d in enumerate(drawn[: self.spec.traces])
+            self.builder.trace(problem, i, d, sent) for i, d in enumerate(drawn[: self.spec.traces])
         ]
         if not any(t.record is not None for t in traces):
             return self._finish(problem, traces, job)
