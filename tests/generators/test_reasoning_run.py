@@ -193,3 +193,22 @@ async def test_a_failed_trace_request_is_kept_and_the_problem_goes_on(tmp_path: 
     assert len(traces) == TRACES - 1
     assert {r.meta["difficulty"]["traces"] for r in traces} == {TRACES - 1}
     assert sum(reasons.values()) == len(rejected)
+
+
+async def test_an_unreadable_judge_is_recorded_and_the_verifier_still_decides(
+    tmp_path: Path,
+) -> None:
+    teacher = ReasoningTeacher()
+
+    def script(call: Any) -> str | None:
+        return "I would rather not grade." if "Solution 1:" in call.prompt else teacher(call)
+
+    async with FakeServer(script) as server:
+        summary = await run(recipe(server, judge={}), tmp_path)
+    accepted, rejected, _ = traces_of(tmp_path / "run")
+    assert len(accepted) == expected_counts(PROBLEMS, TRACES)["outcomes"]["passed"]
+    judged = [
+        r.meta["verdicts"]["judge"] for r in accepted + rejected if "judge" in r.meta["verdicts"]
+    ]
+    assert judged and all(j == {"error": "judge_unparseable"} for j in judged)
+    assert summary.manifest["generator"]["judge"] == {"judge_unparseable": len(judged)}
