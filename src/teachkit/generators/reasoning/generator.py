@@ -64,6 +64,11 @@ class ReasoningGenerator(Generator):
         )
         self.next_index = 0
         self.tally = ReasoningStats()
+        #: records per request, for dry-run estimates (count / expected_yield requests): a file
+        #: of problems makes one trace per problem and trace; written problems, half verified
+        self.expected_yield = (
+            spec.count / (len(self.problems) * spec.traces) if self.problems else spec.traces * 0.5
+        )
         self.accepted_axes: list[dict[str, str]] = []
 
     def _check_variables(self) -> None:
