@@ -99,3 +99,32 @@ def test_code_problems_get_the_code_prompt(tmp_path: Path) -> None:
     gen = build(parsed)
     job = gen.next_job()
     assert "```python" in (job.request.messages or [])[-1]["content"] and gen.checker is None
+
+
+async def test_the_awaitable_hooks_give_the_same_outcome_as_the_blocking_ones(
+    tmp_path: Path,
+) -> None:
+    from teachkit.teachers.backend import Response
+
+    texts = [
+        "<think>\n2 and 2 make 4.\n</think>\n\\boxed{4}",
+        "<think>\nIt is 5.\n</think>\n\\boxed{5}",
+    ]
+    outcomes = []
+    for awaited in (False, True):
+        gen = build(recipe(tmp_path, traces=2), n=True)
+        gen.restore(type("State", (), {"jobs": [], "accepted": [], "rejected": []})())
+        job = gen.next_job()
+        response = Response(texts=texts, finish_reasons=["stop", "stop"])
+        if awaited:
+            outcome = await gen.on_response_async(job, response)
+        else:
+            outcome = gen.on_response(job, response)
+        gen.checker.close()
+        outcomes.append(outcome)
+    for outcome in outcomes:
+        assert [r.meta["outcome"] for r in outcome.candidates] == ["passed"]
+        assert [(r.reason, r.record.meta["trace_index"]) for r in outcome.rejected] == [
+            ("wrong_answer", 1)
+        ]
+    assert [r.id for r in outcomes[0].candidates] == [r.id for r in outcomes[1].candidates]

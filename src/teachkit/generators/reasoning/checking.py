@@ -97,6 +97,15 @@ class TraceChecker:
         result: list[Verdict] = self._state["loop"].run(self._verify(list(records)))
         return result
 
+    async def verify_async(self, records: Sequence[Record]) -> list[Verdict]:
+        """:meth:`verify` for a caller on another event loop: awaits without blocking it."""
+        if not records:
+            return []
+        self.start()
+        loop: _Loop = self._state["loop"]
+        future = asyncio.run_coroutine_threadsafe(self._verify(list(records)), loop.loop)
+        return await asyncio.wrap_future(future)
+
     async def _verify(self, records: list[Record]) -> list[Verdict]:
         await asyncio.wrap_future(self._state["starting"])  # raises what start() raised
         return list(await asyncio.gather(*(self._one(r) for r in records)))

@@ -15,6 +15,7 @@ together by the job that completes the problem, so the pass rate written on ever
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,24 @@ __all__ = ["DEFAULT_SAMPLING", "ReasoningGenerator"]
 
 #: the drop label of a rejected trace
 FILTER = "reasoning"
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A problem whose traces are all in and wait for the verifier."""
+
+    job: Job
+    problem: Problem
+    traces: list[Trace]
+
+    @property
+    def checked(self) -> list[Trace]:
+        """The traces the verifier sees: those with a final answer."""
+        return [t for t in self.traces if t.record is not None and t.parsed and t.parsed.answer]
+
+    @property
+    def records(self) -> list[Record]:
+        return [t.record for t in self.checked if t.record is not None]
 
 
 class ReasoningGenerator(Generator):
@@ -150,6 +169,28 @@ class ReasoningGenerator(Generator):
 
     # --- answers ----------------------------------------------------------------------------
     def on_response(self, job: Job, response: Response) -> Outcome:
+        step = self._answer(job, response)
+        return self._verified(step, self._verify(step)) if isinstance(step, _Pending) else step
+
+    def on_failure(self, job: Job, error: TeacherError) -> Outcome:
+        step = self._failure(job, error)
+        return self._verified(step, self._verify(step)) if isinstance(step, _Pending) else step
+
+    async def on_response_async(self, job: Job, response: Response) -> Outcome:
+        """:meth:`on_response` for an engine that awaits it: the verification runs without
+        holding up the event loop."""
+        step = self._answer(job, response)
+        if isinstance(step, _Pending):
+            return self._verified(step, await self._verify_async(step))
+        return step
+
+    async def on_failure_async(self, job: Job, error: TeacherError) -> Outcome:
+        step = self._failure(job, error)
+        if isinstance(step, _Pending):
+            return self._verified(step, await self._verify_async(step))
+        return step
+
+    def _answer(self, job: Job, response: Response) -> Outcome | _Pending:
         if job.stage == "problem":
             return self._on_problem(job, response)
         if job.stage == "judge":
@@ -162,7 +203,7 @@ class ReasoningGenerator(Generator):
         ]
         return self._drawn(job, problem, drawn)
 
-    def on_failure(self, job: Job, error: TeacherError) -> Outcome:
+    def _failure(self, job: Job, error: TeacherError) -> Outcome | _Pending:
         if job.stage == "judge":
             return self._on_judge(job, None, error)
         if job.stage == "problem":
@@ -175,8 +216,9 @@ class ReasoningGenerator(Generator):
             return self._drawn(job, problem, [drawn])
         return self._finish(problem, [Trace(index=0, drawn=drawn)], job)
 
-    def _drawn(self, job: Job, problem: Problem, drawn: list[dict[str, Any]]) -> Outcome:
-        """Traces arrived for ``problem``: ask for the next one, or complete the problem."""
+    def _drawn(self, job: Job, problem: Problem, drawn: list[dict[str, Any]]) -> Outcome | _Pending:
+        """Traces arrived for ``problem``: ask for the next one, or complete the problem (after
+        the verifier has seen its traces)."""
         if "trace" in job.context:  # drawn one at a time
             previous = [*job.context["previous"], *drawn]
             if len(previous) < self.spec.traces:
@@ -187,12 +229,26 @@ class ReasoningGenerator(Generator):
         traces = [
             self.builder.trace(problem, i, d, sent) for i, d in enumerate(drawn[: self.spec.traces])
         ]
-        if not any(t.record is not None for t in traces):
-            return self._finish(problem, traces, job)
-        self._verify(traces)
-        if self.judge is not None and self._gradable(traces):
-            return Outcome(jobs=[self._judge_job(problem, traces)])
-        return self._finish(problem, traces, job)
+        pending = _Pending(job, problem, traces)
+        return (
+            pending if pending.records and self.checker is not None else self._verified(pending, [])
+        )
+
+    def _verify(self, step: _Pending) -> list[Verdict]:
+        assert self.checker is not None
+        return self.checker.verify(step.records)
+
+    async def _verify_async(self, step: _Pending) -> list[Verdict]:
+        assert self.checker is not None
+        return await self.checker.verify_async(step.records)
+
+    def _verified(self, step: _Pending, verdicts: list[Verdict]) -> Outcome:
+        """The problem's traces with their verdicts: to the judge, or committed now."""
+        for trace, verdict in zip(step.checked, verdicts, strict=True):
+            trace.verdict = verdict
+        if self.judge is not None and self._gradable(step.traces):
+            return Outcome(jobs=[self._judge_job(step.problem, step.traces)])
+        return self._finish(step.problem, step.traces, step.job)
 
     def _on_problem(self, job: Job, response: Response) -> Outcome:
         assert self.writer is not None
@@ -211,15 +267,6 @@ class ReasoningGenerator(Generator):
             return outcome
         self.tally.problem_writing["written"] += 1
         return Outcome(jobs=[self._sample_job(problem, 0, [])])
-
-    # --- one trace --------------------------------------------------------------------------
-    def _verify(self, traces: list[Trace]) -> None:
-        if self.checker is None:
-            return
-        checked = [t for t in traces if t.record is not None and t.parsed and t.parsed.answer]
-        verdicts = self.checker.verify([t.record for t in checked if t.record is not None])
-        for trace, verdict in zip(checked, verdicts, strict=True):
-            trace.verdict = verdict
 
     # --- the judge --------------------------------------------------------------------------
     def _gradable(self, traces: list[Trace]) -> list[Trace]:
