@@ -185,7 +185,7 @@ def test_an_unwritable_export_section_fails_before_any_request(
         teachkit.run(parse_recipe(_recipe(4, export={"format": "self_instruct"})), tmp_path / "r")
     with pytest.raises(teachkit.TeachkitError, match="does not exist"):
         data = _recipe(4, export={"validation": str(tmp_path / "none.jsonl")})
-        teachkit.run(parse_recipe(data), tmp_path / "r2")
+        teachkit.run(parse_recipe(data, base_dir=tmp_path), tmp_path / "r2")
     assert scripted.calls == []
     assert not (tmp_path / "run").exists()
 

@@ -22,7 +22,9 @@ def ctx(base: Path) -> FilterContext:
     def no_teacher(config: object, name: str) -> object:
         raise AssertionError("the novelty filter needs no teacher")
 
-    return FilterContext(base_dir=base, seed=0, teacher_factory=no_teacher)  # type: ignore[arg-type]
+    return FilterContext(
+        base_dir=base, seed=0, teacher_factory=no_teacher, allowed_paths=(str(SEEDS),)
+    )  # type: ignore[arg-type]
 
 
 def record(user: str, answer: str = "ok", **meta: object) -> Record:

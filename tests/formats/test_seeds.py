@@ -14,7 +14,7 @@ DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "self-in
 
 
 def test_real_self_instruct_seeds() -> None:
-    tasks = load_seed_tasks(str(DATA / "seed_tasks.jsonl"))
+    tasks = load_seed_tasks(str(DATA / "seed_tasks.jsonl"), allowed=[DATA])
     assert len(tasks) == 175
     assert tasks[0].id == "seed_task_0" and tasks[0].name
     assert all(t.instances and t.is_classification is not None for t in tasks)
@@ -68,7 +68,7 @@ def test_bad_files_name_path_line_and_problem(tmp_path: Path, content: str, prob
     path = tmp_path / "bad.jsonl"
     path.write_text(content)
     with pytest.raises(DataError, match=problem) as info:
-        load_seed_tasks(str(path))
+        load_seed_tasks(str(path), base_dir=tmp_path)
     assert str(path) in str(info.value)
 
 
@@ -83,9 +83,9 @@ def test_errors_carry_path_and_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"instruction": "ok"}\n\n{"instruction": 3}\n')
     with pytest.raises(DataError) as info:
-        load_seed_tasks(str(path))
+        load_seed_tasks(str(path), base_dir=tmp_path)
     assert info.value.context == {"path": str(path), "line": 3}
     path.write_text("\n")
     with pytest.raises(DataError) as info:
-        load_seed_tasks(str(path))
+        load_seed_tasks(str(path), base_dir=tmp_path)
     assert info.value.context == {"path": str(path)}

@@ -34,6 +34,7 @@ def context(completion: bool = True, base: str = ".") -> GeneratorContext:
         capabilities=Capabilities(chat=True, completion=completion),
         sampling={"seed": 3},
         base_dir=base,
+        allowed_paths=(str(SEEDS),),
     )
 
 

@@ -43,6 +43,7 @@ def context(completion: bool = True, chat: bool = True, base: str = ".") -> Gene
         capabilities=Capabilities(chat=chat, completion=completion),
         sampling={"seed": 7, "frequency_penalty": 0.1, "temperature": 1.3, "n": 2},
         base_dir=base,
+        allowed_paths=(str(SEEDS),),
     )
 
 

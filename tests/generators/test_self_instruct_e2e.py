@@ -25,7 +25,7 @@ WORDS += ["orchard", "compass", "ledger", "canyon", "thread", "violet", "maple",
 async def run_recipe(recipe: dict[str, Any], tmp_path: Path) -> RunSummary:
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
-    return await run_async(load_recipe(path), out=tmp_path / "run")
+    return await run_async(load_recipe(path, allow_paths=[SEEDS]), out=tmp_path / "run")
 
 
 def fresh(prompt: str, salt: int) -> str:

@@ -18,6 +18,7 @@ from teachkit.recipe.base import TeacherConfig
 from teachkit.teachers.backend import Request
 from teachkit.teachers.openai import OpenAIBackend, api_root, derive_seed
 from teachkit.teachers.registry import backend_class, build_backend
+from teachkit.teachers.teacher import Teacher
 from teachkit.testing import FakeServer
 
 pytestmark = pytest.mark.usefixtures("no_api_keys")
@@ -218,10 +219,10 @@ async def test_refused_key_is_a_config_error_naming_the_variable(
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-wrong-key-123")
     async with FakeServer(api_key="sk-test-right") as server:
-        b = backend(server)
+        teacher = Teacher(backend(server).config)  # the Teacher masks what the server echoes
         with pytest.raises(ConfigError) as caught:
-            await b.generate(chat("hi"))
-        await b.aclose()
+            await teacher.complete(chat("hi"))
+        await teacher.aclose()
     message = str(caught.value)
     assert "HTTP 401" in message
     assert "OPENAI_API_KEY" in message

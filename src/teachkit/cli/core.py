@@ -12,7 +12,7 @@ from rich.table import Table
 
 from teachkit.cli.progress import make_progress
 from teachkit.engine import RunDir, RunSummary, plan, run
-from teachkit.errors import RunDirError
+from teachkit.errors import EnvironmentFault, RunDirError
 from teachkit.recipe.load import load_recipe
 
 __all__ = ["register", "starter_recipe"]
@@ -25,6 +25,13 @@ SetOption = typer.Option(
     "--set",
     help="Override a recipe field by its dotted path, e.g. --set generator.count=500 "
     "(repeatable; values are parsed as YAML and validated like the file).",
+)
+
+AllowPathOption = typer.Option(
+    None,
+    "--allow-path",
+    help="Let the recipe read data files in this folder too (repeatable). By default a recipe "
+    "reads files only inside its own folder.",
 )
 
 #: exit codes of runs that ended without their records
@@ -40,10 +47,25 @@ def init(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Write a commented starter recipe that runs as-is on the embedded teacher."""
+    if path.is_dir():
+        raise EnvironmentFault(
+            f"{path} is a folder; give the name of the recipe file, e.g. {path}/demo.yaml.",
+            path=str(path),
+        )
     if path.exists() and not force:
         raise RunDirError(f"{path} already exists; pass --force to overwrite it.")
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:  # checked before any folder is made
+        raise EnvironmentFault(
+            f"{blocker} is a file, so {path} cannot be written inside it. Choose another path, "
+            "or move that file away.",
+            path=str(blocker),
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(starter_recipe(), encoding="utf-8")
+    try:
+        path.write_text(starter_recipe(), encoding="utf-8")
+    except OSError as exc:  # a write names no file: name it
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     out.print(f"Wrote {path}. Next: teachkit run {path} --out runs/{path.stem}")
 
 
@@ -138,9 +160,10 @@ def run_command(
         False, "--dry-run", help="Print requests, tokens and cost; call no teacher."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    allow_paths: list[Path] | None = AllowPathOption,
 ) -> None:
     """Run a recipe into a run directory; run it again to resume after a crash or kill."""
-    loaded = load_recipe(recipe, overrides or [])
+    loaded = load_recipe(recipe, overrides or [], allow_paths=allow_paths or [])
     if dry_run:
         estimate = plan(loaded)
         table = Table(title="Dry run (no teacher called)", show_edge=False)

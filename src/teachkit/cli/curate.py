@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from teachkit.cli.core import SetOption, out, print_summary
+from teachkit.cli.core import AllowPathOption, SetOption, out, print_summary
 from teachkit.cli.progress import make_progress
 from teachkit.engine.curate import curate
 from teachkit.recipe.load import load_recipe
@@ -23,11 +23,12 @@ def filter_command(
     overrides: list[str] | None = SetOption,
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not cache judge answers."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    allow_paths: list[Path] | None = AllowPathOption,
 ) -> None:
     """Filter existing data with a recipe's filter chain (same accepted/rejected output)."""
     from teachkit.cli.core import err
 
-    loaded = load_recipe(recipe, overrides or [])
+    loaded = load_recipe(recipe, overrides or [], allow_paths=allow_paths or [])
     summary = curate(
         source, loaded, out_dir, use_cache=not no_cache, progress=make_progress(err, quiet=quiet)
     )

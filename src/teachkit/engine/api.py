@@ -167,6 +167,7 @@ def plan(recipe: Recipe) -> DryRun:
         capabilities=cls.capabilities,
         sampling={"seed": recipe.seed, **recipe.teacher.sampling.as_options()},
         base_dir=recipe.base_dir,
+        allowed_paths=recipe.allowed_paths,
     )
     spec = recipe.require_generator()
     generator = spec.build(ctx)

@@ -32,6 +32,7 @@ from teachkit.formats.readers import check_data_file
 from teachkit.formats.writers import require_pyarrow
 from teachkit.recipe.export import ExportSpec
 from teachkit.recipe.models import Recipe
+from teachkit.recipe.paths import resolve_input
 from teachkit.rundir.layout import RunDir
 from teachkit.rundir.store import read_accepted
 
@@ -194,12 +195,14 @@ def _recipe_spec(recipe: Recipe) -> ExportSpec | None:
     spec = recipe.export
     if spec is None:
         return None
-    base = Path(recipe.base_dir)
     changes: dict[str, Any] = {}
     for key in ("validation", "mix_real"):
         value = getattr(spec, key)
-        if value is not None and not Path(value).is_absolute():
-            changes[key] = str(base / value)
+        if value is not None:  # confined to the recipe's folder (teachkit.recipe.paths)
+            where = f"export.{key} file"
+            changes[key] = str(
+                resolve_input(value, recipe.base_dir, allowed=recipe.allowed_paths, what=where)
+            )
     return spec.model_copy(update=changes)
 
 

@@ -108,6 +108,8 @@ class Session:
         # before the run directory is touched
         self.teachers["teacher"] = Teacher(self.recipe.teacher, name="teacher", cache=None)
         self.chain = self._build_chain()
+        spec = self.recipe.generator
+        built = spec.build(self._context()) if spec is not None else None  # reads data files
         self.check_recipe()
         rundir.lock()
         self.previous = rundir.read_manifest() or {}
@@ -124,7 +126,7 @@ class Session:
             self.cache = RequestCache(path)
             for teacher in self.teachers.values():
                 teacher.cache = self.cache
-        self.generator = self._build_generator() if self.recipe.generator is not None else None
+        self.generator = self._restore(built) if built is not None else None
 
     def _context(self) -> GeneratorContext:
         t = self.teachers["teacher"]
@@ -138,10 +140,10 @@ class Session:
             sampling={"seed": self.recipe.seed, **self.recipe.teacher.sampling.as_options()},
             generation_depth=self.recipe.teacher.generation_depth,
             base_dir=self.recipe.base_dir,
+            allowed_paths=self.recipe.allowed_paths,
         )
 
-    def _build_generator(self) -> Generator:
-        generator: Generator = self.recipe.require_generator().build(self._context())
+    def _restore(self, generator: Generator) -> Generator:
         r = self.recovered
         generator.restore(RestoreState(jobs=r.jobs, accepted=r.accepted, rejected=r.rejected))
         return generator
@@ -159,6 +161,7 @@ class Session:
             base_dir=Path(self.recipe.base_dir),
             seed=self.recipe.seed,
             teacher_factory=self.teacher_for,
+            allowed_paths=self.recipe.allowed_paths,
         )
         filters = [spec.build(ctx) for spec in self.recipe.filters]
         if self.recipe.order_filters:

@@ -144,6 +144,8 @@ class FilterContext:
     #: returns a Teacher for a config (None: the recipe's own teacher), shared and closed by the
     #: engine; ``name`` labels its usage in the manifest (e.g. "judge")
     teacher_factory: Callable[[TeacherConfig | None, str], Teacher]
+    #: folders outside base_dir that data files may come from (see teachkit.recipe.paths)
+    allowed_paths: tuple[str, ...] = ()
 
 
 class FilterSpecBase(kinds.FilterSpecBase):

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from teachkit.filters.base import KEEP, Drop, Filter, FilterContext, FilterSpecBase, Verdict
 from teachkit.formats.seeds import load_seed_tasks
+from teachkit.recipe.paths import InputPath
 from teachkit.records import Record
 from teachkit.similarity.rouge import RougeLIndex
 
@@ -33,12 +34,12 @@ class NoveltySpec(FilterSpecBase):
     #: what is compared: the instruction, the user or assistant turn, or all turns
     field: Field_ = "instruction"
     #: a JSONL file of tasks (Self-Instruct, instruction/input/output or chat) that starts the pool
-    against: str | None = None
+    against: InputPath | None = None
 
     def build(self, ctx: FilterContext) -> NoveltyFilter:
         reference: list[str] = []
         if self.against is not None:
-            tasks = load_seed_tasks(self.against, ctx.base_dir)
+            tasks = load_seed_tasks(self.against, ctx.base_dir, ctx.allowed_paths)
             reference = [task.instruction for task in tasks]
         return NoveltyFilter(self.threshold, self.field, reference, name=self.name)
 

@@ -57,7 +57,10 @@ class VerifySpec(FilterSpecBase):
 
     def build(self, ctx: FilterContext) -> VerifyFilter:
         vctx = VerifierContext(
-            base_dir=ctx.base_dir, seed=ctx.seed, allow_weak_sandbox=self.allow_weak_sandbox
+            base_dir=ctx.base_dir,
+            seed=ctx.seed,
+            allow_weak_sandbox=self.allow_weak_sandbox,
+            allowed_paths=ctx.allowed_paths,
         )
         verifier = self.verifier.build(vctx)
         if not isinstance(verifier, Verifier):

@@ -14,6 +14,7 @@ files on disk, resolved against the recipe's folder when relative.
 from __future__ import annotations
 
 import importlib.resources
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import orjson
 
 from teachkit.errors import DataError
+from teachkit.recipe.paths import resolve_input
 
 __all__ = ["SHIPPED_SEEDS", "SeedTask", "load_seed_tasks", "read_seed_file", "resolve_seed_path"]
 
@@ -40,28 +42,31 @@ class SeedTask:
     name: str = ""
 
 
-def resolve_seed_path(location: str, base_dir: str | Path) -> Path:
-    """The file on disk that a ``seeds`` (or ``against``) value names: ``~`` expanded, a relative
-    path taken from ``base_dir`` (the recipe's folder). Every seed file on disk is found here."""
-    path = Path(location).expanduser()
-    if not path.is_absolute():
-        path = Path(base_dir) / path
-    return path
+def resolve_seed_path(
+    location: str, base_dir: str | Path, allowed: Iterable[str | Path] = ()
+) -> Path:
+    """The file on disk that a ``seeds`` (or ``against``) value names: a relative path taken
+    from ``base_dir`` (the recipe's folder), confined to it or to ``allowed``
+    (:func:`teachkit.recipe.paths.resolve_input`). Every seed file on disk is found here."""
+    return resolve_input(location, base_dir, allowed=allowed, what="seed file")
 
 
-def _read_text(location: str, base_dir: str | Path) -> tuple[str, str]:
+def _read_text(
+    location: str, base_dir: str | Path, allowed: Iterable[str | Path] = ()
+) -> tuple[str, str]:
     """The file's text and how to name it in messages."""
     if location.startswith(_PACKAGE_PREFIX):
         name = location[len(_PACKAGE_PREFIX) :]
-        resource = importlib.resources.files("teachkit").joinpath("data", name)
-        if not resource.is_file():
+        plain = bool(name) and not any(c in name for c in "/\\") and not name.startswith(".")
+        resource = importlib.resources.files("teachkit").joinpath("data", name or "-")
+        if not plain or not resource.is_file():
             raise DataError(
                 f"teachkit ships no seed file named {name!r}. Use {SHIPPED_SEEDS!r} or the path of "
                 "your own JSONL seed file.",
                 path=location,
             )
         return resource.read_text(encoding="utf-8"), location
-    path = resolve_seed_path(location, base_dir)
+    path = resolve_seed_path(location, base_dir, allowed)
     if not path.is_file():
         raise DataError(
             f"The seed file {path} does not exist. Check the 'seeds' path (relative paths are "
@@ -165,7 +170,12 @@ def read_seed_file(text: str, where: str) -> list[SeedTask]:
     return tasks
 
 
-def load_seed_tasks(location: str, base_dir: str | Path = ".") -> list[SeedTask]:
-    """Read a seed file (a path, or ``teachkit:<name>`` for a file shipped with teachkit)."""
-    text, where = _read_text(location, base_dir)
+def load_seed_tasks(
+    location: str, base_dir: str | Path = ".", allowed: Iterable[str | Path] = ()
+) -> list[SeedTask]:
+    """Read a seed file (a path, or ``teachkit:<name>`` for a file shipped with teachkit).
+
+    A path must lie in ``base_dir`` or one of ``allowed`` (see
+    :func:`teachkit.recipe.paths.resolve_input`)."""
+    text, where = _read_text(location, base_dir, allowed)
     return read_seed_file(text, where)

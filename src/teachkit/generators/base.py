@@ -99,6 +99,8 @@ class GeneratorContext:
     generation_depth: int = 0
     #: directory that relative data paths in the recipe are resolved against
     base_dir: str = "."
+    #: folders outside base_dir that data files may come from (see teachkit.recipe.paths)
+    allowed_paths: tuple[str, ...] = ()
 
     def rng(self, *salt: object) -> random.Random:
         """A random generator seeded by the run seed and ``salt`` (e.g. a job index)."""

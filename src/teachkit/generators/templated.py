@@ -84,7 +84,11 @@ class TemplatedGenerator(Generator):
     def __init__(self, spec: TemplatedSpec, ctx: GeneratorContext) -> None:
         super().__init__(spec, ctx)
         self.sampler = AxisSampler(
-            spec.axes, spec.axis_sampling, seed=ctx.seed, base_dir=ctx.base_dir
+            spec.axes,
+            spec.axis_sampling,
+            seed=ctx.seed,
+            base_dir=ctx.base_dir,
+            allowed=ctx.allowed_paths,
         )
         self.prompt = compile_template(spec.prompt, "generator.prompt")
         self.system = compile_template(spec.system, "generator.system") if spec.system else None
@@ -99,6 +103,7 @@ class TemplatedGenerator(Generator):
         self.next_index = 0
         self.accepted_axes: list[dict[str, str]] = []
         self.parse_failures: Counter[str] = Counter()
+        self._request(0, self.sampler.values(0), 0)  # a prompt that cannot render fails here
 
     # --- jobs -------------------------------------------------------------------------------
     def restore(self, state: Any) -> None:

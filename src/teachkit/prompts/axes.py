@@ -23,6 +23,7 @@ import logging
 import math
 import random
 import re
+import reprlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from teachkit.errors import DataError, RecipeError
 from teachkit.recipe.base import StrictModel
+from teachkit.recipe.paths import InputPath, resolve_input
 
 __all__ = [
     "Axes",
@@ -47,6 +49,9 @@ __all__ = [
 log = logging.getLogger("teachkit")
 
 AxisSampling = Literal["cartesian", "random", "round_robin"]
+
+#: the largest axis file read
+MAX_AXIS_FILE_BYTES = 64 * 2**20
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 #: names a template cannot use as plain variables, or that would hide a Jinja2 global
@@ -100,8 +105,9 @@ class AxisSpec(StrictModel):
 
     values: list[str | WeightedValue] | None = None
     #: one value a line (blank lines and lines starting with '#' are skipped), or JSONL;
-    #: a value met again is merged with the first, adding its weight
-    file: str | None = None
+    #: a value met again is merged with the first, adding its weight. Relative to the recipe's
+    #: folder, and confined to it (see :mod:`teachkit.recipe.paths`)
+    file: InputPath | None = None
     #: how to read ``file``: by its extension (.jsonl/.ndjson are JSONL), as lines, or as JSONL
     format: Literal["auto", "lines", "jsonl"] = "auto"
     #: the JSONL key holding the value; a line may also be a bare JSON string
@@ -151,13 +157,18 @@ class AxisSpec(StrictModel):
             raise ValueError("every weight must be a positive number")
         return self
 
-    def load(self, name: str, base_dir: str | Path = ".") -> tuple[list[str], list[float]]:
-        """The axis values and their weights (files are resolved against ``base_dir``)."""
+    def load(
+        self, name: str, base_dir: str | Path = ".", allowed: Iterable[str | Path] = ()
+    ) -> tuple[list[str], list[float]]:
+        """The axis values and their weights. A file is resolved against ``base_dir`` and must
+        lie inside it or inside one of ``allowed``."""
         if self.values is not None:
             pairs = [(v, 1.0) if isinstance(v, str) else (v.value, v.weight) for v in self.values]
             path = None
         else:
-            path = Path(base_dir) / str(self.file)
+            path = resolve_input(
+                str(self.file), base_dir, allowed=allowed, what=f"file of the axis {name!r}"
+            )
             pairs = self._read(name, path)
         values = [v for v, _ in pairs]
         weights = [w for _, w in pairs]
@@ -177,15 +188,30 @@ class AxisSpec(StrictModel):
         jsonl = self.format == "jsonl" or (
             self.format == "auto" and path.suffix.lower() in (".jsonl", ".ndjson")
         )
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
+        if not path.exists():
             raise DataError(
                 f"The axis {name!r} reads {path}, which does not exist. Fix the path "
-                "(relative paths are resolved against the recipe's folder)."
-            ) from None
+                "(relative paths are resolved against the recipe's folder).",
+                path=str(path),
+            )
+        if not path.is_file():
+            raise DataError(
+                f"The axis {name!r} reads {path}, which is not a regular file (a folder, a "
+                "pipe or a device). Point 'file' at a text file.",
+                path=str(path),
+            )
+        if path.stat().st_size > MAX_AXIS_FILE_BYTES:
+            raise DataError(
+                f"The axis {name!r} file {path} is larger than "
+                f"{MAX_AXIS_FILE_BYTES // 2**20} MiB; an axis is a list of values, not a corpus.",
+                path=str(path),
+            )
+        try:
+            raw = path.read_bytes()
         except OSError as exc:
-            raise DataError(f"The axis {name!r} cannot read {path}: {exc.strerror}.") from None
+            raise DataError(
+                f"The axis {name!r} cannot read {path}: {exc.strerror}.", path=str(path)
+            ) from None
         weights: dict[str, float] = {}  # a value met again adds its weight to the first one
         for number, line_bytes in enumerate(raw.splitlines(), start=1):
             where = f"{path}, line {number}"
@@ -206,6 +232,8 @@ class AxisSpec(StrictModel):
             item = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataError(f"{where} is not valid JSON ({exc.msg}).") from None
+        except (RecursionError, ValueError) as exc:  # too deep, or a number too long to read
+            raise DataError(f"{where} cannot be read as JSON ({type(exc).__name__}).") from None
         weight: Any = 1.0
         if isinstance(item, dict):
             if self.field not in item:
@@ -215,13 +243,17 @@ class AxisSpec(StrictModel):
         if isinstance(item, int | float) and not isinstance(item, bool):
             item = str(item)
         if not isinstance(item, str) or not item.strip():
-            raise DataError(f"{where}: the value must be a non-empty string, got {item!r}.")
+            raise DataError(
+                f"{where}: the value must be a non-empty string, got {reprlib.repr(item)}."
+            )
         if (
             isinstance(weight, bool)
             or not isinstance(weight, int | float)
             or not (math.isfinite(weight) and weight > 0)
         ):
-            raise DataError(f"{where}: 'weight' must be a positive number, got {weight!r}.")
+            raise DataError(
+                f"{where}: 'weight' must be a positive number, got {reprlib.repr(weight)}."
+            )
         return item, float(weight)
 
 
@@ -290,6 +322,7 @@ class AxisSampler:
         *,
         seed: int = 0,
         base_dir: str | Path = ".",
+        allowed: Iterable[str | Path] = (),
         shuffle: bool = True,
     ) -> None:
         if mode not in ("cartesian", "random", "round_robin"):
@@ -310,7 +343,7 @@ class AxisSampler:
                 spec = raw if isinstance(raw, AxisSpec) else AxisSpec.model_validate(raw)
             except ValidationError as exc:
                 raise RecipeError(f"The axis {name!r} is invalid: {exc}") from None
-            values, weights = spec.load(name, base_dir)
+            values, weights = spec.load(name, base_dir, allowed)
             if mode != "random" and len(set(weights)) > 1:
                 log.warning("axis %r has weights, which only random sampling uses", name)
             self._values[name] = values

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from teachkit.recipe.base import StrictModel
+from teachkit.recipe.paths import InputPath
 
 __all__ = ["FILE_FORMATS", "ExportSpec", "FileFormat"]
 
@@ -41,9 +42,9 @@ class ExportSpec(StrictModel):
     #: seed of the split and of the mixing
     seed: int = 0
     #: real data to use as the validation set (train keeps every record that does not overlap it)
-    validation: str | None = None
+    validation: InputPath | None = None
     #: real data to mix into train, ``real_fraction`` of it
-    mix_real: str | None = None
+    mix_real: InputPath | None = None
     real_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
     #: drop a train record whose ROUGE-L with a validation input is above this
     decontam_threshold: float = Field(default=0.7, ge=0.0, lt=1.0)

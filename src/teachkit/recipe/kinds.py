@@ -94,7 +94,7 @@ def kind_field(registry: Registry[Any], role: str) -> WrapValidator:
             expected = registry.get(value.kind)
             if isinstance(value, expected):
                 return value
-            return expected.model_validate(value.model_dump())
+            return expected.model_validate(value.model_dump(), context=info.context)
         if not isinstance(value, dict):
             raise ValueError(f"a {role} is a mapping with a 'kind' key, got {type(value).__name__}")
         kind = value.get("kind")
@@ -114,6 +114,6 @@ def kind_field(registry: Registry[Any], role: str) -> WrapValidator:
                 "unknown kind '{kind}'; expected one of: {known}",
                 {"kind": kind, "known": ", ".join(registry.names())},
             ) from None
-        return cls.model_validate(value)
+        return cls.model_validate(value, context=info.context)
 
     return WrapValidator(validate)

@@ -8,12 +8,14 @@ kinds validate exactly like the built-in ones.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from os import PathLike, fspath
 from typing import Annotated
 
 from pydantic import Field, PrivateAttr, SerializeAsAny, model_validator
 
 from teachkit.errors import RecipeError
-from teachkit.recipe.base import CacheConfig, RunConfig, StrictModel, TeacherConfig
+from teachkit.recipe.base import CacheConfig, RunConfig, Seed, StrictModel, TeacherConfig
 from teachkit.recipe.export import ExportSpec
 from teachkit.recipe.kinds import (
     FILTERS,
@@ -41,7 +43,7 @@ class Recipe(StrictModel):
 
     name: str = Field(default="dataset", min_length=1, max_length=100, pattern=r"^[\w.\-]+$")
     description: str | None = None
-    seed: int = 0
+    seed: Seed = 0
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     #: what to generate; a recipe without one only filters (``teachkit filter``)
     generator: GeneratorSpec | None = None
@@ -55,13 +57,22 @@ class Recipe(StrictModel):
     export: ExportSpec | None = None
     #: directory relative paths in the recipe resolve against (the YAML file's folder)
     _base_dir: str = PrivateAttr(default=".")
+    #: folders outside ``base_dir`` the user allowed data files to come from (``--allow-path``)
+    _allowed_paths: tuple[str, ...] = PrivateAttr(default=())
 
     @property
     def base_dir(self) -> str:
         return self._base_dir
 
-    def set_base_dir(self, path: str) -> None:
+    @property
+    def allowed_paths(self) -> tuple[str, ...]:
+        return self._allowed_paths
+
+    def set_base_dir(self, path: str, allowed: Iterable[str | PathLike[str]] | None = None) -> None:
+        """Where relative paths resolve, and (when given) the folders also allowed to be read."""
         self._base_dir = path
+        if allowed is not None:
+            self._allowed_paths = tuple(fspath(p) for p in allowed)
 
     @model_validator(mode="after")
     def _unique_filter_names(self) -> Recipe:

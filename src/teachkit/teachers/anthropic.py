@@ -13,15 +13,21 @@ import asyncio
 from typing import Any, ClassVar
 
 import orjson
-from pydantic import Field
+from pydantic import Field, field_validator
 from yarl import URL
 
 from teachkit.errors import RetryableError
 from teachkit.recipe.base import TeacherConfig
-from teachkit.teachers.backend import Backend, Capabilities, Request, Response, Usage
-from teachkit.teachers.http import HttpBackend, merge_choices, safe_url
+from teachkit.teachers.backend import BackendOptions, Capabilities, Request, Response, Usage
+from teachkit.teachers.http import (
+    HttpBackend,
+    credential_free_headers,
+    endpoint,
+    merge_choices,
+    safe_url,
+)
 
-__all__ = ["AnthropicBackend"]
+__all__ = ["AnthropicBackend", "AnthropicOptions"]
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 _TOOL = "answer"
@@ -41,35 +47,48 @@ def _tool_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     return {"type": "object", "properties": {"value": schema}, "required": ["value"]}, True
 
 
-class AnthropicBackend(HttpBackend):
+class AnthropicOptions(BackendOptions):
+    """``teacher.options`` of the anthropic backend."""
+
+    #: the ``anthropic-version`` header
+    version: str = "2023-06-01"
+    #: max_tokens when the recipe sets none (the Messages API requires one)
+    default_max_tokens: int = Field(default=4096, ge=1, le=10_000_000)
+    #: merged into every request body (e.g. ``top_k``, ``thinking``, ``metadata``)
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    #: extra headers such as ``anthropic-beta`` (never secrets)
+    extra_headers: dict[str, str] = Field(default_factory=dict)
+
+    _headers = field_validator("extra_headers")(credential_free_headers)
+
+
+def _root(base_url: str) -> str:
+    """The server root: ``base_url`` without a trailing ``/v1`` (a query string is kept)."""
+    url = URL(base_url)
+    path = url.path.rstrip("/")
+    path = path[: -len("/v1")] if path.endswith("/v1") else path
+    root = str(url.with_path(path or "/").with_query(url.query).with_fragment(None))
+    return root if url.query else root.rstrip("/")
+
+
+class AnthropicBackend(HttpBackend[AnthropicOptions]):
     id = "anthropic"
     capabilities: ClassVar[Capabilities] = Capabilities(
         chat=True, completion=False, json_schema=True, n=False, logprobs=False
     )
     default_model = "claude-sonnet-4-5"
     default_key_env = "ANTHROPIC_API_KEY"
+    default_base_url = DEFAULT_BASE_URL
 
-    class Options(Backend.Options):
-        #: the ``anthropic-version`` header
-        version: str = "2023-06-01"
-        #: max_tokens when the recipe sets none (the Messages API requires one)
-        default_max_tokens: int = Field(default=4096, ge=1)
-        #: merged into every request body (e.g. ``top_k``, ``thinking``, ``metadata``)
-        extra_body: dict[str, Any] = Field(default_factory=dict)
-        #: extra headers such as ``anthropic-beta`` (never secrets)
-        extra_headers: dict[str, str] = Field(default_factory=dict)
-
-    def __init__(self, config: TeacherConfig, options: Backend.Options) -> None:
+    def __init__(self, config: TeacherConfig, options: AnthropicOptions) -> None:
         super().__init__(config, options)
-        assert isinstance(options, AnthropicBackend.Options)
-        self.opts: AnthropicBackend.Options = options
-        root = str(URL(config.base_url or DEFAULT_BASE_URL)).rstrip("/")
+        self.opts = options
         self._connect(
-            root[: -len("/v1")] if root.endswith("/v1") else root,
+            _root(config.base_url or DEFAULT_BASE_URL),
             {"anthropic-version": options.version, **options.extra_headers},
             {"x-api-key": "{key}"},
         )
-        self._url = f"{self.base_url}/v1/messages"
+        self._url = endpoint(self.base_url, "v1/messages")
 
     def _body(self, request: Request) -> tuple[dict[str, Any], bool]:
         messages = request.messages or [{"role": "user", "content": request.prompt or ""}]

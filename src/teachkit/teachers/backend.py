@@ -1,18 +1,22 @@
 """The backend contract: what a teacher plugin implements.
 
-A backend is tiny: an ``id``, capability flags, a nested pydantic ``Options`` model
+A backend is tiny: an ``id``, capability flags, a pydantic ``Options`` model
 (``extra="forbid"``) for backend-specific settings, and one async :meth:`Backend.generate`.
-Everything shared (cache, concurrency and rate control, retries, cost) lives in
-:class:`teachkit.teachers.Teacher`, which wraps a backend.
+``Backend`` is generic over its options: ``class MyBackend(Backend[MyOptions])`` makes
+``self.options`` a ``MyOptions`` (and ``MyOptions`` the model ``teacher.options`` is validated
+against), so no backend re-checks the type. Everything shared (cache, concurrency and rate
+control, retries, cost, masking secrets in errors) lives in :class:`teachkit.teachers.Teacher`,
+which wraps a backend.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict
+from typing_extensions import TypeVar
 
 from teachkit.records import Message, content_hash
 
@@ -21,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Backend",
+    "BackendOptions",
     "Capabilities",
     "Request",
     "Response",
@@ -144,30 +149,57 @@ class Response:
         )
 
 
-class Backend(ABC):
-    """Base class of teacher backends; register one under the ``teachkit.teachers`` entry point."""
+class BackendOptions(BaseModel):
+    """Backend-specific settings from the recipe's ``teacher.options`` mapping (none here)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+OptionsT = TypeVar("OptionsT", bound=BaseModel, default=BackendOptions)
+
+
+class Backend(ABC, Generic[OptionsT]):
+    """Base class of teacher backends; register one under the ``teachkit.teachers`` entry point.
+
+    Subclass ``Backend[MyOptions]``: ``Options`` is then ``MyOptions`` (unless the class sets it
+    itself) and ``self.options`` is typed as one.
+    """
 
     id: ClassVar[str]
     capabilities: ClassVar[Capabilities] = Capabilities()
-
-    class Options(BaseModel):
-        """Backend-specific settings from the recipe's ``teacher.options`` mapping."""
-
-        model_config = ConfigDict(extra="forbid")
+    #: the model ``teacher.options`` is validated against
+    Options: ClassVar[type[BaseModel]] = BackendOptions
 
     #: model used when the recipe names none
     default_model: ClassVar[str] = ""
     #: most requests worth having in flight at once (None: no limit beyond max_concurrency)
     max_parallel: ClassVar[int | None] = None
 
-    def __init__(self, config: TeacherConfig, options: BaseModel) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "Options" in cls.__dict__:
+            return
+        for base in getattr(cls, "__orig_bases__", ()):
+            origin = get_origin(base)
+            if isinstance(origin, type) and issubclass(origin, Backend):
+                args = get_args(base)
+                if args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+                    cls.Options = args[0]
+                    return
+
+    def __init__(self, config: TeacherConfig, options: OptionsT) -> None:
         self.config = config
         self.model = config.model or self.default_model
-        self.options = options
+        self.options: OptionsT = options
 
     #: a short, secret-free description of where requests go (logged and put in the manifest)
     def describe(self) -> dict[str, Any]:
         return {"backend": self.id, "model": self.model}
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in an error, a log or a file (an API key). The Teacher
+        masks them in every error this backend raises and in every answer it returns."""
+        return ()
 
     async def start(self) -> None:
         """Acquire resources (load a model, open a connection pool). Called once before use."""

@@ -10,8 +10,10 @@ exception the controller acts on:
 * an exhausted quota stops the run: :class:`~teachkit.errors.CircuitOpenError`;
 * any other 4xx is :class:`~teachkit.errors.RequestRejectedError` for that request alone.
 
-The API key lives only in the session's headers; messages name the environment variable instead
-and any echo of the key by the server is masked.
+The API key lives only in the session's headers; messages name the environment variable instead.
+A server's text in an error can echo the key: :meth:`HttpBackend.secrets` declares it, and the
+Teacher masks it in every error (see :mod:`teachkit.teachers.redact`). When a key is sent to a
+host other than the provider's own, a warning naming the variable and the host is logged once.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import os
 import re
 import time
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic
 
 import aiohttp
 import orjson
@@ -30,11 +32,13 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from teachkit.errors import CircuitOpenError, ConfigError, RequestRejectedError, RetryableError
-from teachkit.teachers.backend import Backend, Response
+from teachkit.teachers.backend import Backend, OptionsT, Response
 
 __all__ = [
     "HttpBackend",
     "HttpClient",
+    "credential_free_headers",
+    "endpoint",
     "is_local_url",
     "merge_choices",
     "parse_duration",
@@ -49,7 +53,8 @@ log = logging.getLogger("teachkit")
 #: statuses worth retrying besides every 5xx (529 is Anthropic's "overloaded")
 _RETRY_STATUSES = frozenset({408, 409, 425, 429})
 _EXCERPT = 300
-_KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}")
+#: (variable, host) pairs already warned about in this process: one warning per destination
+_WARNED: set[tuple[str, str]] = set()
 
 
 def is_local_url(url: str) -> bool:
@@ -67,6 +72,29 @@ def is_local_url(url: str) -> bool:
 def safe_url(url: str) -> str:
     """``url`` without user, password or query string (where secrets hide)."""
     return str(URL(url).with_user(None).with_query(None).with_fragment(None))
+
+
+#: header names that carry credentials: never from a recipe (it would land in the resolved copy)
+_SECRET_HEADERS = re.compile(r"authorization|api[-_]?key|token|secret|cookie|session", re.I)
+
+
+def credential_free_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Validator of ``extra_headers``: refuse a header that would carry a credential."""
+    for name in headers:
+        if _SECRET_HEADERS.search(name):
+            raise ValueError(
+                f"extra_headers must not set {name!r}: the key would be written into the run "
+                "directory. Put it in an environment variable and name it with api_key_env"
+            )
+    return headers
+
+
+def endpoint(base_url: str, path: str) -> str:
+    """``base_url`` with ``path`` appended to its path; its query string (``?api-version=``) is
+    kept after the new path, where a server expects it."""
+    url = URL(base_url)
+    joined = url.path.rstrip("/") + "/" + path.lstrip("/")
+    return str(url.with_path(joined).with_query(url.query).with_fragment(None))
 
 
 def resolve_api_key(backend: str, base_url: str, env_name: str) -> str | None:
@@ -231,11 +259,10 @@ class HttpClient:
                 connector=connector, headers=self._headers, timeout=timeout
             )
 
-    def redact(self, text: str) -> str:
-        """``text`` with the API key (and anything shaped like a key) masked."""
-        if self._secret:
-            text = text.replace(self._secret, "***")
-        return _KEY_LIKE.sub("sk-***", text)
+    @property
+    def secret(self) -> str | None:
+        """The key sent in the headers (for the Teacher to mask; never put it anywhere)."""
+        return self._secret
 
     async def post(self, url: str, payload: dict[str, Any]) -> tuple[Any, dict[str, float] | None]:
         """POST ``payload`` as JSON; the decoded body and the rate-limit facts, or an error."""
@@ -248,7 +275,7 @@ class HttpClient:
                 status = resp.status
                 headers = resp.headers
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            detail = self.redact(str(exc)) or type(exc).__name__
+            detail = str(exc) or type(exc).__name__
             raise RetryableError(
                 f"The connection to {safe_url(url)} failed ({type(exc).__name__}: {detail})."
             ) from None
@@ -257,7 +284,7 @@ class HttpClient:
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            excerpt = self.redact(raw[:120].decode("utf-8", "replace"))
+            excerpt = raw[:120].decode("utf-8", "replace")
             raise RetryableError(
                 f"{safe_url(url)} answered HTTP {status} with a body that is not valid JSON "
                 f"({len(raw)} bytes, starting {excerpt!r})."
@@ -266,7 +293,7 @@ class HttpClient:
 
     def _raise_for(self, status: int, url: str, raw: bytes, headers: CIMultiDictProxy[str]) -> None:
         message, code = _server_message(raw)
-        what = f"HTTP {status} from {safe_url(url)}: {self.redact(message)}"
+        what = f"HTTP {status} from {safe_url(url)}: {message}"
         if status in (401, 403):
             if self._secret is None:
                 hint = f"no key was sent because {self.key_env} is unset; set it"
@@ -290,12 +317,14 @@ class HttpClient:
             await session.close()
 
 
-class HttpBackend(Backend):
+class HttpBackend(Backend[OptionsT], Generic[OptionsT]):
     """What the HTTP backends share: the key read from the environment (never stored elsewhere),
     one pooled client, and a secret-free ``describe``."""
 
     #: environment variable read when the recipe names none
     default_key_env: ClassVar[str]
+    #: the provider's own server: a key sent anywhere else is warned about
+    default_base_url: ClassVar[str]
 
     def _connect(
         self, base_url: str, headers: dict[str, str], auth: dict[str, str] | None = None
@@ -309,6 +338,7 @@ class HttpBackend(Backend):
         sent = dict(headers)
         if key is not None:
             sent.update({name: value.format(key=key) for name, value in (auth or {}).items()})
+            self._warn_destination(base_url)
         self._http = HttpClient(
             backend=self.id,
             headers=sent,
@@ -317,6 +347,26 @@ class HttpBackend(Backend):
             secret=key,
             key_env=self.key_env,
         )
+
+    def _warn_destination(self, base_url: str) -> None:
+        """Say once when the key goes to a host other than the provider's own."""
+        host = (URL(base_url).host or "").lower()
+        default = (URL(self.default_base_url).host or "").lower()
+        if host == default or (self.key_env, host) in _WARNED:
+            return
+        _WARNED.add((self.key_env, host))
+        log.warning(
+            "the recipe sends the key in %s to %s, not to %s's own server %s; run it only if "
+            "you trust that host with this key",
+            self.key_env,
+            host,
+            self.id,
+            default,
+        )
+
+    def secrets(self) -> tuple[str, ...]:
+        secret = self._http.secret
+        return (secret,) if secret else ()
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -23,9 +23,16 @@ from pydantic import Field
 
 from teachkit.errors import ConfigError, MissingExtraError, RequestRejectedError
 from teachkit.recipe.base import TeacherConfig
-from teachkit.teachers.backend import Backend, Capabilities, Request, Response, Usage
+from teachkit.teachers.backend import (
+    Backend,
+    BackendOptions,
+    Capabilities,
+    Request,
+    Response,
+    Usage,
+)
 
-__all__ = ["LlamaCppBackend", "default_model_path", "llama_thread"]
+__all__ = ["LlamaCppBackend", "LlamaCppOptions", "default_model_path", "llama_thread"]
 
 log = logging.getLogger("teachkit")
 
@@ -69,7 +76,22 @@ def default_model_path() -> Path:
     )
 
 
-class LlamaCppBackend(Backend):
+class LlamaCppOptions(BackendOptions):
+    """``teacher.options`` of the embedded backend."""
+
+    #: context window in tokens
+    n_ctx: int = Field(default=2048, ge=128, le=1_048_576)
+    #: CPU threads (default: all cores)
+    n_threads: int | None = Field(default=None, ge=1, le=1024)
+    n_batch: int = Field(default=512, ge=1, le=1_048_576)
+    #: override the chat template from the GGUF metadata with a llama-cpp-python chat format
+    chat_format: str | None = None
+    #: let llama.cpp repack weights into extra CPU buffer types (AMX and friends). Off by
+    #: default: the AMX path crashes on some virtual machines that advertise AMX.
+    extra_buffers: bool = False
+
+
+class LlamaCppBackend(Backend[LlamaCppOptions]):
     id = "llamacpp"
     capabilities: ClassVar[Capabilities] = Capabilities(
         chat=True, completion=True, json_schema=True, n=False, logprobs=False, local=True
@@ -78,22 +100,9 @@ class LlamaCppBackend(Backend):
     #: one generation runs at a time; a second request waits ready so the model never idles
     max_parallel = 2
 
-    class Options(Backend.Options):
-        #: context window in tokens
-        n_ctx: int = Field(default=2048, ge=128)
-        #: CPU threads (default: all cores)
-        n_threads: int | None = Field(default=None, ge=1)
-        n_batch: int = Field(default=512, ge=1)
-        #: override the chat template from the GGUF metadata with a llama-cpp-python chat format
-        chat_format: str | None = None
-        #: let llama.cpp repack weights into extra CPU buffer types (AMX and friends). Off by
-        #: default: the AMX path crashes on some virtual machines that advertise AMX.
-        extra_buffers: bool = False
-
-    def __init__(self, config: TeacherConfig, options: Backend.Options) -> None:
+    def __init__(self, config: TeacherConfig, options: LlamaCppOptions) -> None:
         super().__init__(config, options)
-        assert isinstance(options, LlamaCppBackend.Options)
-        self.opts: LlamaCppBackend.Options = options
+        self.opts = options
         self._llm: Any = None
         self._grammars: dict[str, Any] = {}
         self._lock = asyncio.Lock()

@@ -13,16 +13,22 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from yarl import URL
 
 from teachkit.errors import RetryableError
 from teachkit.recipe.base import TeacherConfig
-from teachkit.teachers.backend import Backend, Capabilities, Request, Response, Usage
+from teachkit.teachers.backend import BackendOptions, Capabilities, Request, Response, Usage
 from teachkit.teachers.cost import estimate_request_tokens, estimate_tokens
-from teachkit.teachers.http import HttpBackend, merge_choices, safe_url
+from teachkit.teachers.http import (
+    HttpBackend,
+    credential_free_headers,
+    endpoint,
+    merge_choices,
+    safe_url,
+)
 
-__all__ = ["OpenAIBackend", "derive_seed"]
+__all__ = ["OpenAIBackend", "OpenAIOptions", "derive_seed"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -34,48 +40,53 @@ def derive_seed(seed: int, sample: int, choice: int = 0) -> int:
 
 
 def api_root(base_url: str) -> str:
-    """``base_url`` without a trailing slash, with ``/v1`` added when it has no path at all."""
+    """``base_url`` without a trailing slash, with ``/v1`` added when it has no path at all
+    (a query string is kept)."""
     url = URL(base_url)
-    if url.path in ("", "/"):
-        url = url.with_path("/v1")
-    return str(url).rstrip("/")
+    path = url.path.rstrip("/") or "/v1"
+    return str(url.with_path(path).with_query(url.query).with_fragment(None))
 
 
-class OpenAIBackend(HttpBackend):
+class OpenAIOptions(BackendOptions):
+    """``teacher.options`` of the openai backend."""
+
+    #: how a JSON schema is asked for: response_format json_schema (OpenAI, vLLM, SGLang,
+    #: llama.cpp, Ollama), json_object (JSON without a schema), or off (prompt only)
+    json_mode: Literal["json_schema", "json_object", "off"] = "json_schema"
+    #: OpenAI's strict structured outputs (the schema must then be strict-compatible)
+    strict_schema: bool = False
+    #: False for servers that ignore ``n``: n > 1 is then sent as n separate requests
+    #: (missing choices are also topped up this way when a server returns fewer than asked)
+    supports_n: bool = True
+    #: newer OpenAI reasoning models want max_completion_tokens instead of max_tokens
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    #: merged into every request body (e.g. vLLM's ``top_k`` or ``chat_template_kwargs``)
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    #: extra headers (never secrets: the key comes from ``api_key_env`` only)
+    extra_headers: dict[str, str] = Field(default_factory=dict)
+
+    _headers = field_validator("extra_headers")(credential_free_headers)
+
+
+class OpenAIBackend(HttpBackend[OpenAIOptions]):
     id = "openai"
     capabilities: ClassVar[Capabilities] = Capabilities(
         chat=True, completion=True, json_schema=True, n=True, logprobs=False
     )
     default_model = "gpt-4o-mini"
     default_key_env = "OPENAI_API_KEY"
+    default_base_url = DEFAULT_BASE_URL
 
-    class Options(Backend.Options):
-        #: how a JSON schema is asked for: response_format json_schema (OpenAI, vLLM, SGLang,
-        #: llama.cpp, Ollama), json_object (JSON without a schema), or off (prompt only)
-        json_mode: Literal["json_schema", "json_object", "off"] = "json_schema"
-        #: OpenAI's strict structured outputs (the schema must then be strict-compatible)
-        strict_schema: bool = False
-        #: False for servers that ignore ``n``: n > 1 is then sent as n separate requests
-        #: (missing choices are also topped up this way when a server returns fewer than asked)
-        supports_n: bool = True
-        #: newer OpenAI reasoning models want max_completion_tokens instead of max_tokens
-        max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
-        #: merged into every request body (e.g. vLLM's ``top_k`` or ``chat_template_kwargs``)
-        extra_body: dict[str, Any] = Field(default_factory=dict)
-        #: extra headers (never secrets: the key comes from ``api_key_env`` only)
-        extra_headers: dict[str, str] = Field(default_factory=dict)
-
-    def __init__(self, config: TeacherConfig, options: Backend.Options) -> None:
+    def __init__(self, config: TeacherConfig, options: OpenAIOptions) -> None:
         super().__init__(config, options)
-        assert isinstance(options, OpenAIBackend.Options)
-        self.opts: OpenAIBackend.Options = options
+        self.opts = options
         self._connect(
             api_root(config.base_url or DEFAULT_BASE_URL),
             dict(options.extra_headers),
             {"Authorization": "Bearer {key}"},
         )
-        self._chat_url = f"{self.base_url}/chat/completions"
-        self._completions_url = f"{self.base_url}/completions"
+        self._chat_url = endpoint(self.base_url, "chat/completions")
+        self._completions_url = endpoint(self.base_url, "completions")
         vars(self)["capabilities"] = Capabilities(
             chat=True,
             completion=True,

@@ -9,6 +9,8 @@ point is exercised by every run. A plugin package declares, in its ``pyproject.t
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import ValidationError
 
 from teachkit.errors import PluginError, RecipeError
@@ -25,10 +27,10 @@ def _check(obj: object) -> str | None:
     return f"it is {obj!r}, not a subclass of teachkit.teachers.backend.Backend"
 
 
-BACKENDS: Registry[type[Backend]] = Registry("teachkit.teachers", "teacher backend", _check)
+BACKENDS: Registry[type[Backend[Any]]] = Registry("teachkit.teachers", "teacher backend", _check)
 
 
-def register_backend(cls: type[Backend]) -> None:
+def register_backend(cls: type[Backend[Any]]) -> None:
     """Register a backend class in-process (tests and notebooks; packages use entry points)."""
     BACKENDS.register(cls.id, cls)
 
@@ -37,7 +39,7 @@ def available_backends() -> list[str]:
     return BACKENDS.names()
 
 
-def backend_class(name: str) -> type[Backend]:
+def backend_class(name: str) -> type[Backend[Any]]:
     try:
         return BACKENDS.get(name)
     except PluginError as exc:
@@ -51,7 +53,7 @@ def backend_class(name: str) -> type[Backend]:
         ) from None
 
 
-def build_backend(config: TeacherConfig) -> Backend:
+def build_backend(config: TeacherConfig) -> Backend[Any]:
     cls = backend_class(config.backend)
     try:
         options = cls.Options.model_validate(config.options)

@@ -2,19 +2,27 @@
 
 Backends stay tiny because everything here is shared: a cached answer is never paid for twice,
 usage and cost are counted per teacher, and failures surface as :class:`TeacherError`.
+
+Every error a backend raises passes through :meth:`Teacher._attempt` before anything else sees
+it (the controller's retries and logs, the manifest, rejected records, the CLI): the backend's
+secrets and anything shaped like a key are masked there, and the error gains the context
+``backend``, ``model`` and ``base_url`` (without credentials).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
 
+from teachkit.errors import TeachkitError
 from teachkit.recipe.base import Prices, TeacherConfig
 from teachkit.teachers.backend import Backend, Capabilities, Request, Response, Usage, request_key
 from teachkit.teachers.cache import RequestCache
 from teachkit.teachers.cost import estimate_cost, estimate_request_tokens, price_for
 from teachkit.teachers.limiter import Controller
+from teachkit.teachers.redact import Redactor
 from teachkit.teachers.registry import build_backend
 
 __all__ = ["Teacher"]
@@ -32,11 +40,17 @@ class Teacher:
         *,
         name: str = "teacher",
         cache: RequestCache | None = None,
-        backend: Backend | None = None,
+        backend: Backend[Any] | None = None,
     ) -> None:
         self.config = config
         self.name = name
         self.backend = backend or build_backend(config)
+        self.redactor = Redactor(self.backend.secrets())
+        described = self.backend.describe()
+        #: what every error from this teacher carries as context (no secrets: describe() has none)
+        self._error_context = {
+            k: described.get(k) for k in ("backend", "model", "base_url") if described.get(k)
+        }
         self.cache = cache
         self.controller = Controller(config, name=name)
         self.usage = Usage()
@@ -110,9 +124,10 @@ class Teacher:
         backend = self.backend
         started = time.perf_counter()
         try:
-            response = await controller.call(lambda: backend.generate(request), tokens=tokens)
-        except Exception:
+            response = await controller.call(lambda: self._attempt(request), tokens=tokens)
+        except Exception as exc:  # the controller's own errors (gave up, circuit open) too
             self.failed += 1
+            self._clean_error(exc)
             raise
         response.latency = time.perf_counter() - started
         self.busy_seconds += response.latency
@@ -121,6 +136,24 @@ class Teacher:
         if self.cache is not None:
             self.cache.put(key, backend.id, backend.model, response)
         return response
+
+    async def _attempt(self, request: Request) -> Response:
+        """One call to the backend; the one redaction point for what comes back."""
+        try:
+            response = await self.backend.generate(request)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self._clean_error(exc)
+            raise
+        return self.redactor.response(response)
+
+    def _clean_error(self, exc: BaseException) -> None:
+        """Mask secrets in ``exc`` and give it this teacher's context."""
+        self.redactor.error(exc)
+        if isinstance(exc, TeachkitError):
+            for key, value in self._error_context.items():
+                exc.context.setdefault(key, value)
 
     def stats(self) -> dict[str, Any]:
         return {

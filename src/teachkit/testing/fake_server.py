@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections import Counter, deque
@@ -33,14 +34,14 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from teachkit.testing.script import Api, FakeCall, Script, Scripter
+from teachkit.testing.script import Api, FakeCall, SchemaTooLarge, Script, Scripter
 
-__all__ = ["FAULTS", "FakeServer", "FaultPlan"]
+__all__ = ["FAULTS", "MAX_BODY", "MAX_N", "FakeServer", "FaultPlan", "request_problem"]
 
 log = logging.getLogger("teachkit")
 
 #: fault names usable in :attr:`FaultPlan.first`
-FAULTS = ("ok", "429", "500", "503", "drop", "hang", "truncated", "malformed")
+FAULTS = ("ok", "429", "500", "503", "drop", "hang", "truncated", "malformed", "error200")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,9 @@ class FaultPlan:
     rate_hang: float = 0.0
     rate_truncated: float = 0.0
     rate_malformed: float = 0.0
+    #: HTTP 200 whose body is an error (no choices) that echoes the credentials it was sent,
+    #: as some proxies do
+    rate_error200: float = 0.0
     first: tuple[str, ...] = ()
     #: the Retry-After sent with 429 and 503 (None: no header)
     retry_after: float | None = 1.0
@@ -70,8 +74,11 @@ class FaultPlan:
         if unknown:
             raise ValueError(f"unknown faults {unknown}; use some of {', '.join(FAULTS)}")
         rates = [getattr(self, f"rate_{name}") for name in FAULTS[1:]]
-        if any(r < 0 for r in rates) or sum(rates) > 1.0:
+        if any(not math.isfinite(r) or r < 0 for r in rates) or sum(rates) > 1.0:
             raise ValueError("fault rates must be >= 0 and add up to at most 1")
+        _seconds("hang_seconds", self.hang_seconds)
+        if self.retry_after is not None:
+            _seconds("retry_after", self.retry_after)
 
     def pick(self, rng: random.Random, index: int) -> str:
         if index < len(self.first):
@@ -83,6 +90,63 @@ class FaultPlan:
                 return name
             draw -= rate
         return "ok"
+
+
+#: per-request work bounds: body bytes, choices, tokens, stop sequences
+MAX_BODY = 8 * 2**20
+MAX_N = 128
+MAX_TOKENS = 10_000_000
+MAX_STOPS = 16
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def request_problem(api: Api, body: dict[str, Any]) -> str | None:
+    """Why the fake server refuses ``body`` (answered 400), or None. Bounds the work a request
+    can ask for; the schema a request carries is bounded while its instance is built."""
+    n = body.get("n")
+    if n is not None and not (_is_int(n) and 1 <= n <= MAX_N):
+        return f"'n' must be a whole number from 1 to {MAX_N}."
+    for key in ("max_tokens", "max_completion_tokens"):
+        value = body.get(key)
+        if value is not None and not (_is_int(value) and 1 <= value <= MAX_TOKENS):
+            return f"'{key}' must be a whole number from 1 to {MAX_TOKENS}."
+    for key in ("stop", "stop_sequences"):
+        stops = body.get(key)
+        if stops is None or isinstance(stops, str):
+            continue
+        if not (isinstance(stops, list) and len(stops) <= MAX_STOPS):
+            return f"'{key}' must be a string or a list of at most {MAX_STOPS} strings."
+        if not all(isinstance(s, str) for s in stops):
+            return f"'{key}' must hold strings only."
+    temperature = body.get("temperature")
+    if temperature is not None and not (
+        isinstance(temperature, int | float) and not isinstance(temperature, bool)
+    ):
+        return "'temperature' must be a number."
+    if body.get("seed") is not None and not _is_int(body.get("seed")):
+        return "'seed' must be a whole number."
+    messages = body.get("messages")
+    if api != "completions" and not (
+        isinstance(messages, list) and all(isinstance(m, dict) for m in messages)
+    ):
+        return "'messages' must be a list of {role, content} objects."
+    for key in ("response_format", "tool_choice"):
+        if body.get(key) is not None and not isinstance(body.get(key), dict):
+            return f"'{key}' must be an object."
+    tools = body.get("tools")
+    if tools is not None and not (
+        isinstance(tools, list) and all(isinstance(t, dict) for t in tools)
+    ):
+        return "'tools' must be a list of objects."
+    return None
+
+
+def _seconds(name: str, value: float, limit: float = 86_400.0) -> None:
+    if not (math.isfinite(value) and 0 <= value <= limit):
+        raise ValueError(f"{name} must be a number of seconds between 0 and {limit:g}")
 
 
 def _count(text: str) -> int:
@@ -129,7 +193,10 @@ class FakeServer:
         headers: Mapping[str, str] | None = None,
         ignore_n: bool = False,
         capacity: int | None = None,
+        max_body: int = MAX_BODY,
     ) -> None:
+        _seconds("latency", latency, 3600.0)
+        _seconds("jitter", jitter, 3600.0)
         self.scripter = Scripter(script)
         self.latency = latency
         self.jitter = jitter
@@ -141,6 +208,8 @@ class FakeServer:
         #: answer one choice whatever ``n`` asks (as some servers do)
         self.ignore_n = ignore_n
         self.capacity = capacity
+        #: the largest request body read (larger ones are answered 413)
+        self.max_body = max_body
         self._rng = random.Random(self.faults.seed)
         self._runner: web.AppRunner | None = None
         self.reset()
@@ -175,7 +244,7 @@ class FakeServer:
         self._rng = random.Random(self.faults.seed)
 
     async def start(self) -> str:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=self.max_body)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/completions", self._completions)
         app.router.add_post("/v1/messages", self._messages)
@@ -271,6 +340,9 @@ class FakeServer:
                 return self._error(api, 400, "invalid_request_error", "The body is not JSON.")
             if not isinstance(body, dict):
                 return self._error(api, 400, "invalid_request_error", "The body is not an object.")
+            problem = request_problem(api, body)
+            if problem:
+                return self._error(api, 400, "invalid_request_error", problem)
             self.bodies.append(body)
             fault = self.faults.pick(self._rng, index)
             if fault != "ok":
@@ -282,12 +354,18 @@ class FakeServer:
             if fault == "503":
                 status = 529 if api == "messages" else 503
                 return self._error(api, status, "overloaded_error", "Overloaded (injected).")
+            if fault == "error200":
+                echoed = {"error": {"message": f"Upstream refused the key {given}.", "code": 400}}
+                return web.Response(body=orjson.dumps(echoed), content_type="application/json")
             if fault == "drop":
                 if request.transport is not None:
                     request.transport.close()
                 return web.Response(status=500)
             await self._delay(self.faults.hang_seconds if fault == "hang" else 0.0)
-            answer = self._answer(api, body, index, truncated=fault == "truncated")
+            try:
+                answer = self._answer(api, body, index, truncated=fault == "truncated")
+            except SchemaTooLarge as exc:
+                return self._error(api, 400, "invalid_request_error", str(exc))
             data = orjson.dumps(answer)
             if fault == "malformed":
                 data = data[: len(data) // 2]
@@ -333,7 +411,7 @@ class FakeServer:
         wants_json = isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema")
         choices = []
         completion_tokens = 0
-        n = 1 if self.ignore_n else max(1, int(body.get("n") or 1))
+        n = 1 if self.ignore_n else int(body.get("n") or 1)
         for i in range(n):
             text = self.scripter.answer(FakeCall(api, prompt, body, i), schema, wants_json)
             text, finish = _shape(text, body, truncated)

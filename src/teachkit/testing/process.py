@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from teachkit.testing.fake_server import FakeServer, FaultPlan
+from teachkit.testing.fake_server import FAULTS, FakeServer, FaultPlan
 
 __all__ = ["FakeServerProcess", "serve_forever"]
 
@@ -45,7 +45,7 @@ def serve_forever(server: FakeServer, announce: Callable[[str], None]) -> None:
 def fault_args(faults: FaultPlan) -> list[str]:
     """Command-line flags of ``teachkit serve-fake`` that reproduce ``faults``."""
     args: list[str] = []
-    for name in ("429", "500", "503", "drop", "hang", "truncated", "malformed"):
+    for name in FAULTS[1:]:
         rate = getattr(faults, f"rate_{name}")
         if rate:
             args += [f"--rate-{name}", repr(rate)]

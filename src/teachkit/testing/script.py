@@ -17,6 +17,7 @@ requested schema.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -26,7 +27,14 @@ from typing import Any, Literal
 
 import orjson
 
-__all__ = ["FakeCall", "Script", "Scripter", "load_script", "schema_instance"]
+__all__ = [
+    "FakeCall",
+    "SchemaTooLarge",
+    "Script",
+    "Scripter",
+    "load_script",
+    "schema_instance",
+]
 
 Api = Literal["chat", "completions", "messages"]
 
@@ -70,57 +78,143 @@ def default_text(prompt: str, *salt: object, words: int = 24) -> str:
     return f"Answer {digest[:4].hex()}: {' '.join(picks)}."
 
 
+#: bounds of one schema instance: values made, characters made, nesting
+MAX_SCHEMA_VALUES = 10_000
+MAX_SCHEMA_CHARS = 1_000_000
+MAX_SCHEMA_DEPTH = 32
+
+
+class SchemaTooLarge(ValueError):
+    """A JSON schema asks for more than the fake server makes for one answer."""
+
+
+class _Budget:
+    def __init__(self) -> None:
+        self.values = 0
+        self.chars = 0
+
+    def spend(self, chars: int = 0) -> None:
+        self.values += 1
+        self.chars += chars
+        if self.values > MAX_SCHEMA_VALUES or self.chars > MAX_SCHEMA_CHARS:
+            raise SchemaTooLarge(
+                f"The JSON schema asks for more than {MAX_SCHEMA_VALUES:,} values or "
+                f"{MAX_SCHEMA_CHARS:,} characters in one answer; the fake server answers "
+                "smaller schemas only (lower minItems / minLength)."
+            )
+
+
+def _whole(value: Any, default: int) -> int:
+    """A schema bound as an int: a number is truncated, anything else is the default."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    if not math.isfinite(value):
+        raise SchemaTooLarge("The JSON schema holds a bound that is not a finite number.")
+    return int(value)
+
+
 def schema_instance(schema: Any, seed: str = "", name: str = "value") -> Any:
-    """A small value that satisfies common JSON schemas (objects, arrays, scalars, enums)."""
+    """A small value that satisfies common JSON schemas (objects, arrays, scalars, enums).
+
+    The work is bounded: a schema asking for more than :data:`MAX_SCHEMA_VALUES` values,
+    :data:`MAX_SCHEMA_CHARS` characters or :data:`MAX_SCHEMA_DEPTH` levels raises
+    :class:`SchemaTooLarge` (the fake server answers it with HTTP 400).
+    """
+    return _instance(schema, seed, name, _Budget(), 0)
+
+
+def _instance(schema: Any, seed: str, name: str, budget: _Budget, depth: int) -> Any:
+    if depth > MAX_SCHEMA_DEPTH:
+        raise SchemaTooLarge(
+            f"The JSON schema nests more than {MAX_SCHEMA_DEPTH} levels; the fake server "
+            "answers flatter schemas only."
+        )
+    budget.spend()
     if not isinstance(schema, dict):
         return default_text(seed, name, words=6)
     if "const" in schema:
         return schema["const"]
-    if schema.get("enum"):
-        return schema["enum"][0]
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        return enum[0]
     for key in ("anyOf", "oneOf", "allOf"):
-        if schema.get(key):
-            return schema_instance(schema[key][0], seed, name)
+        options = schema.get(key)
+        if isinstance(options, list) and options:
+            return _instance(options[0], seed, name, budget, depth + 1)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object" or (kind is None and "properties" in schema):
-        props = schema.get("properties") or {}
-        return {k: schema_instance(v, f"{seed}/{k}", k) for k, v in props.items()}
+        props = schema.get("properties")
+        if not isinstance(props, dict):
+            return {}
+        return {
+            str(k): _instance(v, f"{seed}/{k}", str(k), budget, depth + 1) for k, v in props.items()
+        }
     if kind == "array":
-        count = max(1, int(schema.get("minItems") or 1))
+        count = max(1, _whole(schema.get("minItems"), 1))
+        if count > MAX_SCHEMA_VALUES:
+            budget.spend(MAX_SCHEMA_CHARS + 1)
         item = schema.get("items") or {"type": "string"}
-        return [schema_instance(item, f"{seed}/{i}", name) for i in range(count)]
+        return [_instance(item, f"{seed}/{i}", name, budget, depth + 1) for i in range(count)]
     if kind == "integer":
-        return int(schema.get("minimum", 1))
+        return _whole(schema.get("minimum"), 1)
     if kind == "number":
-        return float(schema.get("minimum", 1.0))
+        minimum = schema.get("minimum", 1.0)
+        _whole(minimum, 1)  # refuses a bound that is not finite
+        return float(minimum) if isinstance(minimum, int | float) else 1.0
     if kind == "boolean":
         return True
     if kind == "null":
         return None
     text = default_text(seed, name, words=6)
-    minimum = int(schema.get("minLength") or 0)
+    minimum = max(0, _whole(schema.get("minLength"), 0))
+    budget.spend(max(minimum, len(text)))
     if len(text) < minimum:
         text = (text + " ") * (minimum // len(text) + 1)
     maximum = schema.get("maxLength")
-    return text[: int(maximum)] if maximum else text
+    return text[: max(0, _whole(maximum, len(text)))] if maximum is not None else text
 
 
 def load_script(path: str | Path) -> dict[str, str | list[str]]:
-    """Read a rules mapping ``{regex: answer or [answers]}`` from a YAML or JSON file."""
+    """Read a rules mapping ``{regex: answer or [answers]}`` from a YAML or JSON file.
+
+    Every problem (unreadable, not YAML, the wrong shape, an invalid regular expression) is a
+    ``ValueError`` whose message names the file and the fix.
+    """
     import yaml
 
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    from teachkit.recipe.load import load_yaml
+
+    try:
+        data = load_yaml(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text; save the script as UTF-8.") from None
+    except OSError as exc:
+        raise ValueError(f"{path} cannot be read ({exc.strerror}).") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ValueError(f"{path} is not valid YAML{where}: {problem}.") from None
     if not isinstance(data, dict) or not all(
-        isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+        isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(x, str) for x in v))
         for v in data.values()
     ):
         raise ValueError(
             f"{path}: a fake-server script is a mapping of regular expressions to an answer "
-            "or a list of answers."
+            "or a non-empty list of answers."
         )
-    return {str(k): v for k, v in data.items()}
+    rules = {str(k): v for k, v in data.items()}
+    for pattern in rules:
+        try:
+            re.compile(pattern, re.S)
+        except re.error as exc:
+            raise ValueError(
+                f"{path}: {pattern[:60]!r} is not a valid regular expression ({exc}); fix it or "
+                "quote it as a literal with re.escape."
+            ) from None
+    return rules
 
 
 class Scripter:
@@ -136,7 +230,14 @@ class Scripter:
                 answers = [answer] if isinstance(answer, str) else list(answer)
                 if not answers:
                     raise ValueError(f"the script rule {pattern!r} has no answers")
-                self._rules.append((re.compile(pattern, re.S), answers))
+                try:
+                    compiled = re.compile(pattern, re.S)
+                except re.error as exc:
+                    raise ValueError(
+                        f"the script rule {pattern[:60]!r} is not a valid regular expression "
+                        f"({exc})"
+                    ) from None
+                self._rules.append((compiled, answers))
         self._turns: Counter[int] = Counter()
         self._repeats: Counter[bytes] = Counter()
 

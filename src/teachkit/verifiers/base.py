@@ -100,6 +100,8 @@ class VerifierContext:
     seed: int = 0
     #: the recipe's ``allow_weak_sandbox`` (code verifiers refuse a weak sandbox otherwise)
     allow_weak_sandbox: bool = False
+    #: folders outside base_dir that data files may come from (see teachkit.recipe.paths)
+    allowed_paths: tuple[str, ...] = ()
 
 
 class Verifier(ABC):

@@ -39,6 +39,7 @@ from urllib.parse import quote
 from pydantic import Field, field_validator
 
 from teachkit.errors import MissingExtraError, RecipeError
+from teachkit.recipe.paths import InputPath, resolve_input
 from teachkit.records import FieldRef, Record, field_text, meta_value
 from teachkit.verifiers.base import Verdict, Verifier, VerifierContext, VerifierSpecBase
 
@@ -256,7 +257,7 @@ class SqlSpec(VerifierSpecBase):
     kind: Literal["sql"] = "sql"
     #: the SQLite fixture, relative to the recipe's folder and inside it; or a folder of fixtures
     #: chosen per record by ``database_field`` (``<id>.sqlite`` or ``<id>/<id>.sqlite``)
-    database: str = Field(min_length=1)
+    database: InputPath = Field(min_length=1)
     database_field: FieldRef = "meta.db_id"
     #: where the candidate answer is
     answer_field: FieldRef = "assistant"
@@ -289,14 +290,9 @@ class SqlSpec(VerifierSpecBase):
             import sqlglot  # noqa: F401
         except ImportError:
             raise MissingExtraError("sqlglot", "sql", "The SQL verifier") from None
-        base = Path(ctx.base_dir).resolve()
-        path = (base / self.database).resolve()
-        if not path.is_relative_to(base):
-            raise RecipeError(
-                f"verifier.database {self.database!r} points outside the recipe's folder "
-                f"({base}). Put the SQLite fixture inside that folder.",
-                path=str(path),
-            )
+        path = resolve_input(
+            self.database, ctx.base_dir, allowed=ctx.allowed_paths, what="verifier.database"
+        )
         if not path.exists():
             raise RecipeError(
                 f"verifier.database {self.database!r} does not exist (looked at {path}).",

@@ -17,6 +17,7 @@ from teachkit.generators.instruct.pool import InstructionPool
 from teachkit.generators.instruct.prompts import resolve_mode
 from teachkit.generators.instruct.stats import RunStats
 from teachkit.recipe.kinds import GeneratorSpecBase
+from teachkit.recipe.paths import InputPath
 from teachkit.records import Record
 from teachkit.similarity.text import word_count
 
@@ -102,7 +103,7 @@ class InstructionSpecBase(GeneratorSpecBase):
     """Recipe keys shared by the instruction recipes; each sets its own defaults for the rest."""
 
     #: JSONL seed tasks; ``teachkit:seed_tasks.jsonl`` is the small file shipped with teachkit
-    seeds: str = SHIPPED_SEEDS
+    seeds: InputPath = SHIPPED_SEEDS
     #: completion: raw prompts; chat: the same prompt in a user turn; auto: completion if possible
     mode: Literal["auto", "completion", "chat"] = "auto"
     prompt_instructions: int
@@ -130,7 +131,7 @@ class InstructionGenerator(Generator):
 
     def __init__(self, spec: InstructionSpecBase, ctx: GeneratorContext) -> None:
         super().__init__(spec, ctx)
-        self.seeds = load_seed_tasks(spec.seeds, ctx.base_dir)
+        self.seeds = load_seed_tasks(spec.seeds, ctx.base_dir, ctx.allowed_paths)
         self.mode = resolve_mode(spec.mode, ctx.capabilities)
         self.rules = InstructionRules(spec.min_words, spec.max_words, tuple(spec.blacklist))
         self.pool = InstructionPool([s.instruction for s in self.seeds], spec.rouge_threshold)
