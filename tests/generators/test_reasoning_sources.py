@@ -180,3 +180,53 @@ async def test_the_teacher_writes_the_problems_over_axes(tmp_path: Path) -> None
     stats = summary.manifest["generator"]
     assert stats["problem_writing"] == {"written": 3, "no_json": 1}
     assert stats["axes"]["axes"]["topic"]["seen"] == 3
+
+
+def sandboxed_answer(call: FakeCall) -> str:
+    """Trace i of a problem: a right solution, a wrong one, one that never ends, and a right one
+    without think tags."""
+    name = "add" if "def add" in call.prompt else "mul"
+    op = "+" if name == "add" else "*"
+    body = [f"return a {op} b", "return a - b", "while True:\n        pass"]
+    if call.index == 3:
+        return (
+            f"First I check the signature.\n```python\ndef {name}(a, b):\n    return a {op} b\n```"
+        )
+    return (
+        f"<think>\nCombine a and b.\n</think>\n\n"
+        f"```python\ndef {name}(a, b):\n    {body[call.index]}\n```"
+    )
+
+
+@pytest.mark.slow
+async def test_code_problems_through_the_sandboxed_python_verifier(tmp_path: Path) -> None:
+    rows = [
+        {"task_id": f"T/{i}", "prompt": f'def {n}(a, b):\n    """{n} two numbers."""\n',
+         "test": f"def check(candidate):\n    assert candidate(2, 3) == {v}\n", "entry_point": n}
+        for i, (n, v) in enumerate([("add", 5), ("mul", 6)])
+    ]  # fmt: skip
+    (tmp_path / "code.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    async with FakeServer(sandboxed_answer) as server:
+        data = {
+            "name": "reasoning-python",
+            "teacher": {"backend": "openai", "model": "fake", "base_url": server.base_url},
+            "generator": {
+                "kind": "reasoning",
+                "count": 100,
+                "traces": 4,
+                "problems": {"file": "code.jsonl", "preset": "humaneval"},
+                "verifier": {"kind": "python", "timeout": 3, "workers": 2},
+            },
+        }
+        (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(data))
+        summary = await run_async(load_recipe(tmp_path / "recipe.yaml"), out=tmp_path / "run")
+    accepted = list(read_accepted(tmp_path / "run"))
+    rejected = list(read_rejected(tmp_path / "run"))
+    assert sorted(r.meta["trace_index"] for r in accepted) == [0, 0, 3, 3]
+    assert Counter(r.reason for r in rejected) == {"assertion_failed": 2, "timeout": 2}
+    assert all(r.meta["verdicts"]["python"]["passed"] for r in accepted)
+    assert all(r.meta["difficulty"]["pass_rate"] == 0.5 for r in accepted)
+    assert summary.manifest["generator"]["verdicts"] == {
+        "passed": 4, "assertion_failed": 2, "timeout": 2,
+    }  # fmt: skip
+    assert summary.manifest["generator"]["verifier"]["kind"] == "python"

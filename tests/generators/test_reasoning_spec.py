@@ -128,3 +128,18 @@ async def test_the_awaitable_hooks_give_the_same_outcome_as_the_blocking_ones(
             ("wrong_answer", 1)
         ]
     assert [r.id for r in outcomes[0].candidates] == [r.id for r in outcomes[1].candidates]
+
+
+def test_a_problems_file_outside_the_recipes_folder_is_refused(tmp_path: Path) -> None:
+    from teachkit.recipe.load import load_recipe
+
+    (tmp_path / "p.jsonl").write_bytes(orjson.dumps({"problem": "Q?", "answer": "1"}) + b"\n")
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    path = folder / "r.yaml"
+    path.write_text(
+        "generator: {kind: reasoning, count: 1, problems: {file: ../p.jsonl}}\n", encoding="utf-8"
+    )
+    with pytest.raises(RecipeError, match="outside the recipe's folder"):
+        load_recipe(path)
+    assert load_recipe(path, allow_paths=[tmp_path]).generator is not None

@@ -67,7 +67,9 @@ class ReasoningGenerator(Generator):
         generate = spec.problems.generate
         self.writer = ProblemWriter(generate, ctx) if generate is not None else None
         self.problems: list[Problem] = (
-            [] if generate is not None else load_problems(spec.problems, ctx.base_dir)
+            []
+            if generate is not None
+            else load_problems(spec.problems, ctx.base_dir, ctx.allowed_paths)
         )
         #: a fixed list of problems is done when every one is: runners that read this end such a
         #: run as complete however many traces passed
@@ -107,6 +109,7 @@ class ReasoningGenerator(Generator):
             base_dir=Path(self.ctx.base_dir),
             seed=self.ctx.seed,
             allow_weak_sandbox=self.spec.allow_weak_sandbox,
+            allowed_paths=self.ctx.allowed_paths,
         )
         verifier = self.spec.verifier.build(vctx)
         if not isinstance(verifier, Verifier):

@@ -19,6 +19,7 @@ extraction (``#### N``, the last ``\\boxed{}``); ``answer_format: plain`` uses t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -27,8 +28,8 @@ import orjson
 from pydantic import Field
 
 from teachkit.errors import DataError
-from teachkit.formats.seeds import resolve_seed_path
 from teachkit.recipe.base import StrictModel
+from teachkit.recipe.paths import InputPath, resolve_input
 from teachkit.verifiers.math import extract_answer, find_boxed
 
 __all__ = ["PRESETS", "Problem", "ProblemsFile", "load_problems", "reference_answer"]
@@ -99,7 +100,7 @@ class Problem:
 class ProblemsFile(StrictModel):
     """Where problems come from when they are read from a file (``problems: {file: ...}``)."""
 
-    file: str = Field(min_length=1)
+    file: InputPath = Field(min_length=1)
     #: a known layout (gsm8k, math, openr1, humaneval, mbpp); the fields below override it
     preset: Literal["gsm8k", "math", "openr1", "humaneval", "mbpp"] | None = None
     #: the field holding the problem statement (default: ``problem``)
@@ -192,9 +193,12 @@ def _text(row: dict[str, Any], name: str | None) -> str | None:
     return None
 
 
-def load_problems(spec: ProblemsFile, base_dir: str | Path) -> list[Problem]:
-    """Every problem in ``spec.file`` (up to ``spec.limit``); a DataError names a bad line."""
-    path = resolve_seed_path(spec.file, base_dir)
+def load_problems(
+    spec: ProblemsFile, base_dir: str | Path, allowed: Iterable[str | Path] = ()
+) -> list[Problem]:
+    """Every problem in ``spec.file`` (up to ``spec.limit``); a DataError names a bad line. The
+    file must lie in ``base_dir`` (the recipe's folder) or one of ``allowed``."""
+    path = resolve_input(spec.file, base_dir, allowed=allowed, what="problems file")
     names = spec.resolved()
     problems: list[Problem] = []
     seen: dict[str, int] = {}

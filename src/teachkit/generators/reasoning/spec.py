@@ -16,6 +16,7 @@ from teachkit.generators.reasoning.writing import ProblemsGenerate
 from teachkit.prompts.templates import compile_template
 from teachkit.recipe.base import StrictModel
 from teachkit.recipe.kinds import GeneratorSpecBase, VerifierSpecBase
+from teachkit.recipe.paths import InputPath
 from teachkit.verifiers.math import MathSpec
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ class ProblemsSpec(ProblemsFile):
     """``problems: {file: ...}`` (a JSONL file) or ``problems: {generate: {...}}`` (the teacher
     writes them)."""
 
-    file: str | None = Field(default=None, min_length=1)  # type: ignore[assignment]
+    file: InputPath | None = Field(default=None, min_length=1)  # type: ignore[assignment]
     generate: ProblemsGenerate | None = None
 
     @model_validator(mode="after")

@@ -84,7 +84,11 @@ class ProblemWriter:
     def __init__(self, spec: ProblemsGenerate, ctx: GeneratorContext) -> None:
         self.spec = spec
         self.sampler = AxisSampler(
-            spec.axes, spec.axis_sampling, seed=ctx.seed, base_dir=ctx.base_dir
+            spec.axes,
+            spec.axis_sampling,
+            seed=ctx.seed,
+            base_dir=ctx.base_dir,
+            allowed=ctx.allowed_paths,
         )
         self.prompt = compile_template(spec.prompt, "generator.problems.generate.prompt")
         self.system = (
