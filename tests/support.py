@@ -51,8 +51,12 @@ def shard_rows(run: Path, kind: str) -> list[dict[str, Any]]:
 
 
 def journal_commits(run: Path) -> int:
+    """Commit lines in the run's journal (format 2, and format 1 written before it)."""
     journal = run / "journal.jsonl"
-    return journal.read_bytes().count(b'"t":"c"') if journal.exists() else 0
+    if not journal.exists():
+        return 0
+    data = journal.read_bytes()
+    return data.count(b'"type":"commit"') + data.count(b'"t":"c"')
 
 
 def paid_answers(logs: list[Path]) -> dict[str, int]:

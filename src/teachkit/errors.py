@@ -21,6 +21,12 @@ The hierarchy (exit codes of the command line in brackets)::
     ├── TemplateLimitError         a template took too long or rendered too much text [2]
     └── EnvironmentFault           the machine refused: disk full, read-only, permission [11]
 
+Exit codes of the command line that no exception carries: 0 success (the records asked for are
+there), 9 the run ended without them (``incomplete``: run.max_requests reached; ``exhausted``:
+the generator ran out of work), 70 an unexpected error (a bug: run with ``--debug`` and report
+it), 130 interrupted by Ctrl-C (the run resumes). Usage errors (unknown flag, missing argument)
+exit with 2. The constants below name them.
+
 Messages are whole sentences that say what happened and what to do about it. Every error also
 carries its context as attributes (``path``, ``line``, ``backend``, ``model``, ...), collected in
 :attr:`TeachkitError.context`, so callers can act on it without parsing the message.
@@ -31,6 +37,11 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "EXIT_CODES",
+    "EXIT_INCOMPLETE",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_UNEXPECTED",
     "BudgetExceededError",
     "CircuitOpenError",
     "ConfigError",
@@ -190,3 +201,31 @@ class EnvironmentFault(TeachkitError):
     a path is a file where a folder is needed. The message names the path and the fix."""
 
     exit_code = 11
+
+
+#: a run that did what was asked (or found it done)
+EXIT_OK = 0
+#: a run that ended without its records (incomplete or exhausted); it says what to change
+EXIT_INCOMPLETE = 9
+#: an unexpected error: a bug, shown with its traceback under --debug
+EXIT_UNEXPECTED = 70
+#: Ctrl-C: the run stopped cleanly and resumes with the same command
+EXIT_INTERRUPTED = 130
+
+#: every exit code the command line uses, and what it means
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "success",
+    TeachkitError.exit_code: "error",
+    RecipeError.exit_code: "recipe or plugin error, or a usage error",
+    MissingExtraError.exit_code: "optional dependency missing",
+    RunDirError.exit_code: "run directory cannot be used",
+    DataError.exit_code: "input data or export error",
+    TeacherError.exit_code: "teacher error",
+    CircuitOpenError.exit_code: "teacher kept failing (circuit open); resumes",
+    BudgetExceededError.exit_code: "budget spent; resumes with a higher budget",
+    EXIT_INCOMPLETE: "run ended without its records (incomplete or exhausted)",
+    SandboxError.exit_code: "sandbox unavailable",
+    EnvironmentFault.exit_code: "the machine refused (disk full, read-only, permission)",
+    EXIT_UNEXPECTED: "unexpected error (a bug)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C); resumes",
+}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 import orjson
 from pydantic import StringConstraints
@@ -23,6 +23,7 @@ __all__ = [
     "FieldRef",
     "Message",
     "Record",
+    "RecordMeta",
     "Rejection",
     "content_hash",
     "dumps",
@@ -54,9 +55,51 @@ def content_hash(obj: Any, prefix: str = "", length: int = 20) -> str:
     return f"{prefix}{digest}"
 
 
+class RecordMeta(TypedDict, total=False):
+    """The documented keys of :attr:`Record.meta` (every key is optional; a generator or filter
+    may add keys of its own). Resume depends on ``job``; the export's split on ``group``;
+    drift and lineage checks on ``source``, ``depth`` and ``parents``.
+    """
+
+    #: ``synthetic`` (made by a teacher) or ``real`` (read from a user's file)
+    source: str
+    #: the recipe's name and :func:`teachkit.recipe.load.recipe_hash`
+    recipe: str
+    recipe_hash: str
+    #: who answered: ``{"backend": ..., "model": ...}``
+    teacher: dict[str, str]
+    #: the sampling options sent with the request
+    sampling: dict[str, Any]
+    #: the diversity-axis values the prompt was rendered with
+    axes: dict[str, str]
+    #: versioned hash of the prompt template (``t1:...``)
+    template_hash: str
+    #: key of the job that made the record (unique in a run; how a resumed run knows it)
+    job: str
+    #: the job's stage (``generate``, ``instances``, ...)
+    stage: str
+    #: rounds of synthetic data behind the teacher (0: none known), and the ids of the records
+    #: this one was derived from
+    depth: int
+    parents: list[str]
+    #: scores and verdicts added by filters (judge score, verifier verdict)
+    scores: dict[str, Any]
+    verdicts: dict[str, Any]
+    #: dedup group: near-similar records share one, and the split keeps a group on one side
+    group: str
+    #: where a real record came from: ``{"path": ..., "line": "line N"}``
+    origin: dict[str, str]
+    #: when the answer arrived (UTC, ISO 8601), why the teacher stopped, and the model that said
+    #: it answered
+    created: str
+    finish_reason: str | None
+    model: str
+
+
 @dataclass(slots=True)
 class Record:
     messages: list[Message]
+    #: provenance; the documented keys are those of :class:`RecordMeta`
     meta: dict[str, Any] = field(default_factory=dict)
     chosen: str | None = None
     rejected: str | None = None

@@ -6,11 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from teachkit.generators.base import Job
 from teachkit.records import Record
 from teachkit.rundir.layout import RunDir
-from teachkit.rundir.store import Store
-from teachkit.teachers.backend import Request
+from teachkit.rundir.store import write_records
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 SELF_INSTRUCT = DATA / "self-instruct"
@@ -92,18 +90,11 @@ def write_run(
     """A run directory whose store holds ``records`` (in order), committed over ``shards``, with
     the manifest a run that ended with ``status`` writes (None: no manifest, as after a kill
     before the first one)."""
-    rundir = RunDir(run_dir)
-    rundir.create()
     per_shard = max(1, -(-len(records) // shards))
-    for shard in range(shards):
-        store = Store(rundir)
-        store.open(shard + 1)
-        job = Job(key=f"job-{shard}", stage="test", request=Request(prompt="-"))
-        store.add_jobs([job])
-        store.commit(job, list(records[shard * per_shard : (shard + 1) * per_shard]), [], [], {})
-        store.close()
+    batches = [list(records[i * per_shard : (i + 1) * per_shard]) for i in range(shards)]
+    write_records(run_dir, batches)
     if status is not None:
-        rundir.write_manifest(
+        RunDir(run_dir).write_manifest(
             {"status": status, "accepted": len(records), "requested": len(records)}
         )
     return run_dir

@@ -17,7 +17,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from teachkit.errors import EnvironmentFault, TeachkitError
+from teachkit.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, EnvironmentFault, TeachkitError
 
 __all__ = ["app", "environment_fault", "main"]
 
@@ -92,8 +92,10 @@ _state: dict[str, Any] = {"debug": False}
 #: command modules; each has ``register(app)``
 _COMMAND_MODULES = (
     "teachkit.cli.core",
-    "teachkit.cli.curate",
+    "teachkit.cli.filter",
+    "teachkit.cli.eval",
     "teachkit.cli.export",
+    "teachkit.cli.report",
     "teachkit.cli.serve",
     "teachkit.cli.sandbox",
 )
@@ -146,9 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"[bold red]Error:[/] {exc}", soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
-        err.print("Interrupted. Run the same command again to resume.")
-        return 130
+        return _interrupted()
     except typer.Exit as exc:
+        # typer turns Ctrl-C into Exit(130) raised from the KeyboardInterrupt
+        if isinstance(exc.__cause__, KeyboardInterrupt) or exc.exit_code == EXIT_INTERRUPTED:
+            return _interrupted()
         return int(exc.exit_code)
     except Exception as exc:  # usage errors (click, or the click vendored by typer) and bugs
         show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
@@ -156,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             show()
             return code
         if type(exc).__name__ == "Abort":
+            if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+                return _interrupted()
             err.print("Aborted.")
             return 1
         if _state["debug"]:
@@ -165,5 +171,12 @@ def main(argv: list[str] | None = None) -> int:
             "Run again with --debug for the traceback, and report it if it persists.",
             soft_wrap=True,
         )
-        return 70
+        return EXIT_UNEXPECTED
+    if rc == EXIT_INTERRUPTED:  # click returns typer's Exit(130) for Ctrl-C as the exit code
+        return _interrupted()
     return rc if isinstance(rc, int) else 0
+
+
+def _interrupted() -> int:
+    err.print("Interrupted. Run the same command again to resume.")
+    return EXIT_INTERRUPTED

@@ -11,11 +11,11 @@ from rich.console import Console
 from rich.table import Table
 
 from teachkit.cli.progress import make_progress
-from teachkit.engine import RunDir, RunSummary, plan, run
-from teachkit.errors import EnvironmentFault, RunDirError
+from teachkit.engine import RunDir, RunStatus, RunSummary, plan, run, run_state
+from teachkit.errors import EXIT_INCOMPLETE, EnvironmentFault, RunDirError
 from teachkit.recipe.load import load_recipe
 
-__all__ = ["register", "starter_recipe"]
+__all__ = ["err", "finish", "out", "print_summary", "register", "starter_recipe"]
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -34,8 +34,13 @@ AllowPathOption = typer.Option(
     "reads files only inside its own folder.",
 )
 
-#: exit codes of runs that ended without their records
-_STATUS_CODES = {"complete": 0, "already_complete": 0, "incomplete": 9, "exhausted": 9}
+#: exit codes of runs that ended without raising (stopped and failed runs raise their error)
+_STATUS_CODES = {
+    RunStatus.COMPLETE: 0,
+    RunStatus.ALREADY_COMPLETE: 0,
+    RunStatus.INCOMPLETE: EXIT_INCOMPLETE,
+    RunStatus.EXHAUSTED: EXIT_INCOMPLETE,
+}
 
 
 def starter_recipe() -> str:
@@ -75,8 +80,12 @@ def _drop_table(drops: dict[str, dict[str, int]]) -> Table:
     table.add_column("reason")
     table.add_column("records", justify="right")
     for name, reasons in drops.items():
-        for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
-            table.add_row(name, reason, str(n))
+        if not isinstance(reasons, dict):
+            continue
+        for reason, n in sorted(
+            reasons.items(), key=lambda kv: -kv[1] if isinstance(kv[1], int) else 0
+        ):
+            table.add_row(str(name), str(reason), str(n))
     return table
 
 
@@ -192,27 +201,71 @@ def run_command(
         out.print(summary.message)
         return
     print_summary(summary)
+    finish(summary)
+
+
+def finish(summary: RunSummary) -> None:
+    """Print the run's closing sentence and exit with its status's code."""
     out.print(summary.message)
     code = _STATUS_CODES.get(summary.status, 1)
     if code:
         raise typer.Exit(code)
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def status(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None:
-    """Show a run directory's manifest: status, funnel, drop reasons, tokens."""
+    """Show where a run stands: status and counts from its journal (a killed run says so),
+    funnel, drop reasons and tokens from its manifest."""
+    state = run_state(run_dir)
     rundir = RunDir(run_dir)
-    manifest = rundir.read_manifest()
-    if manifest is None:
-        raise RunDirError(f"{run_dir} holds no manifest.json; is it a teachkit run directory?")
+    problem: RunDirError | None = None
+    try:
+        manifest = rundir.read_manifest() or {}
+    except RunDirError as exc:
+        manifest, problem = {}, exc
+    said = manifest.get("accepted")
+    if problem is None and isinstance(said, int) and said > state.accepted:
+        problem = RunDirError(
+            f"manifest.json says {said} records were accepted but the journal commits only "
+            f"{state.accepted}: journal.jsonl was damaged or replaced. Restore it from a backup; "
+            f"or keep the {state.accepted} committed records by moving manifest.json away and "
+            "running the same command again.",
+            path=str(run_dir),
+        )
+    status_text = str(state.status)
+    if state.live:
+        status_text += " (a process is working on it now)"
     table = Table(title=f"{run_dir}", show_edge=False)
     table.add_column("key")
     table.add_column("value")
-    for key in ("status", "recipe", "requested", "accepted", "rejected", "cost_usd", "message"):
-        table.add_row(key, str(manifest.get(key, "")))
-    timings = manifest.get("timings", {})
+    requested = state.requested if state.requested is not None else manifest.get("requested", "")
+    rows = [
+        ("status", status_text),
+        ("recipe", manifest.get("recipe", "")),
+        ("requested", requested),
+        ("accepted", state.accepted),
+        ("rejected", state.rejected),
+        ("jobs", f"{state.jobs} created, {state.committed} committed, {state.pending} pending"),
+        ("cost_usd", manifest.get("cost_usd", "")),
+        ("message", state.message or manifest.get("message", "")),
+    ]
+    for key, value in rows:
+        table.add_row(key, str(value))
+    for name, usage in state.usage.items():
+        table.add_row(
+            f"teacher {name}",
+            f"{usage.requests} paid answers, {usage.cached} cached, {usage.failed} failed, "
+            f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens",
+        )
+    timings = _mapping(manifest.get("timings"))
     table.add_row("elapsed (s)", str(timings.get("elapsed_s", "")))
-    table.add_row("updated", str(timings.get("updated", "")))
-    for stage, stats in manifest.get("usage", {}).get("stages", {}).items():
+    table.add_row("manifest updated", str(timings.get("updated", "")))
+    for stage, stats in _mapping(_mapping(manifest.get("usage")).get("stages")).items():
+        if not isinstance(stats, dict):
+            continue
         table.add_row(
             f"stage {stage}",
             f"{stats.get('answers', 0)} answers ({stats.get('cached', 0)} cached, "
@@ -220,9 +273,14 @@ def status(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None
             f"{stats.get('completion_tokens', 0)} completion tokens",
         )
     out.print(table)
-    if manifest.get("drops"):
-        out.print(_drop_table(manifest["drops"]))
-    _print_generator_stats(manifest.get("generator", {}))
+    drops = manifest.get("drops")
+    if isinstance(drops, dict) and drops:
+        out.print(_drop_table(drops))
+    generator = manifest.get("generator")
+    if isinstance(generator, dict):
+        _print_generator_stats(generator)
+    if problem is not None:
+        raise problem
 
 
 def register(app: typer.Typer) -> None:

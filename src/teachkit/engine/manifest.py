@@ -1,12 +1,17 @@
-"""Counting what a run did: the funnel, drops per filter and reason, tokens per stage and model."""
+"""Counting what a run did: the funnel, drops per filter and reason, answers per stage and teacher.
+
+Everything here is rebuilt from the journal on resume (:meth:`Tally.from_recovered`), so the
+manifest of a run killed and resumed says what the whole run did, not what the last manifest
+write before the kill had seen.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 from teachkit.records import Record, Rejection
+from teachkit.rundir.journal import CommitEntry, TeacherUsage
 from teachkit.rundir.store import Recovered
 
 __all__ = ["Tally"]
@@ -20,6 +25,12 @@ def _stage() -> dict[str, int]:
         "prompt_tokens": 0,
         "completion_tokens": 0,
     }
+
+
+#: the usage of a job that called no teacher
+_NOTHING = TeacherUsage()
+#: rejections that happen before the filter chain (no candidate record was produced)
+_PRE_FILTER = frozenset({"teacher", "generator", "structured_output"})
 
 
 @dataclass
@@ -43,35 +54,36 @@ class Tally:
         tally.rejected = len(state.rejected)
         for rejection in state.rejected:
             tally.drops[(rejection.filter, rejection.reason)] += 1
-        tally.root_jobs = sum(1 for job in state.jobs if job.key not in state.followups)
+        tally.root_jobs = sum(1 for entry in state.jobs if entry.job.key not in state.followups)
         for commit in state.commits:
-            tally._count(commit.get("st", "generate"), commit)
+            tally._count(commit)
         tally.candidates = tally.accepted + sum(
             n for (f, _), n in tally.drops.items() if f not in _PRE_FILTER
         )
         return tally
 
-    def _count(self, stage: str, facts: dict[str, Any]) -> None:
-        st = self.stages.setdefault(stage, _stage())
-        model = self.models.setdefault(str(facts.get("tm", "teacher")), _stage())
-        for bucket in (st, model):
-            if facts.get("ok", 1):
-                bucket["answers"] += 1
-            else:
-                bucket["failed"] += 1
-            bucket["cached"] += int(facts.get("c", 0))
-            if not facts.get("c"):
-                bucket["prompt_tokens"] += int(facts.get("pt", 0))
-                bucket["completion_tokens"] += int(facts.get("ct", 0))
+    def _count(self, commit: CommitEntry) -> None:
+        own = commit.usage.get(commit.teacher, _NOTHING)
+        st = self.stages.setdefault(commit.stage, _stage())
+        if commit.ok:
+            st["answers"] += 1
+        else:
+            st["failed"] += 1
+        st["cached"] += own.cached
+        st["prompt_tokens"] += own.prompt_tokens
+        st["completion_tokens"] += own.completion_tokens
+        for name, usage in commit.usage.items():
+            model = self.models.setdefault(name, _stage())
+            model["answers"] += usage.requests + usage.cached
+            model["cached"] += usage.cached
+            model["failed"] += usage.failed
+            model["prompt_tokens"] += usage.prompt_tokens
+            model["completion_tokens"] += usage.completion_tokens
 
     def record(
-        self,
-        stage: str,
-        facts: dict[str, Any],
-        accepted: list[Record],
-        rejected: list[Rejection],
+        self, commit: CommitEntry, accepted: list[Record], rejected: list[Rejection]
     ) -> None:
-        self._count(stage, facts)
+        self._count(commit)
         self.accepted += len(accepted)
         self.accepted_this_session += len(accepted)
         self.rejected += len(rejected)
@@ -79,8 +91,10 @@ class Tally:
             self.drops[(r.filter, r.reason)] += 1
         self.candidates += len(accepted) + sum(1 for r in rejected if r.filter not in _PRE_FILTER)
         self.answers_this_session += 1
-        self.cached_this_session += int(facts.get("c", 0))
-        self.completion_tokens_this_session += int(facts.get("ct", 0))
+        own = commit.usage.get(commit.teacher)
+        if own is not None:
+            self.cached_this_session += own.cached
+            self.completion_tokens_this_session += own.completion_tokens
 
     def drops_by_filter(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -88,16 +102,11 @@ class Tally:
             out.setdefault(name, {})[reason] = n
         return out
 
-    def funnel(self, requested: int) -> dict[str, Any]:
-        generated = self.candidates
+    def funnel(self, requested: int) -> dict[str, object]:
         return {
             "requested": requested,
             "answers": sum(s["answers"] for s in self.stages.values()),
-            "generated": generated,
+            "generated": self.candidates,
             "dropped": self.drops_by_filter(),
             "accepted": self.accepted,
         }
-
-
-#: rejections that happen before the filter chain (no candidate record was produced)
-_PRE_FILTER = frozenset({"teacher", "generator", "structured_output"})

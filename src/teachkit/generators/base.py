@@ -11,6 +11,10 @@ The engine drives a generator like this::
         # outcome.jobs are sent next (follow-up stages, e.g. instance generation)
         gen.on_accepted(record)        # for each candidate that passed the chain
 
+A job may also carry a ready record and no request (``job.needs_teacher`` is False): the
+engine then calls ``gen.on_ready(job)`` instead of asking a teacher; that is how ``teachkit
+filter`` feeds rows a user already has through the same runner.
+
 Everything is called from the event loop, one call at a time, so generators need no locks.
 Job keys must be deterministic and unique within a run (e.g. ``"gen:000042"``): the run directory
 uses them to resume without losing or repeating work.
@@ -21,9 +25,12 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic
+
+from typing_extensions import TypeVar
 
 from teachkit.errors import TeacherError
+from teachkit.recipe.kinds import GeneratorSpecBase
 from teachkit.records import Record, Rejection
 from teachkit.teachers.backend import Capabilities, Request, Response
 
@@ -33,36 +40,70 @@ __all__ = [
     "Job",
     "Outcome",
     "RestoreState",
+    "SpecT",
     "failure_record",
 ]
 
 
-@dataclass(slots=True)
 class Job:
-    """One request to a teacher, plus what the generator needs to parse its answer."""
+    """One unit of work: a request to a teacher, plus what the generator needs to parse its
+    answer; or, for a source of ready records (``teachkit filter``), a record and no request.
 
-    key: str
-    stage: str
-    request: Request
-    context: dict[str, Any] = field(default_factory=dict)
-    #: which teacher answers: "teacher" (the recipe's) or the name of another configured one
-    teacher: str = "teacher"
+    ``key`` is unique and deterministic within a run; the journal records it when the job is
+    created and when it is committed, which is how a killed run resumes exactly.
+    """
+
+    __slots__ = ("_request", "context", "key", "record", "stage", "teacher")
+
+    def __init__(
+        self,
+        key: str,
+        stage: str,
+        request: Request | None = None,
+        context: dict[str, Any] | None = None,
+        teacher: str = "teacher",
+        *,
+        record: Record | None = None,
+    ) -> None:
+        self.key = key
+        self.stage = stage
+        self._request = request
+        self.context: dict[str, Any] = context if context is not None else {}
+        #: which teacher answers: "teacher" (the recipe's) or the name of another configured one
+        self.teacher = teacher
+        #: the candidate itself, for a job that needs no teacher answer (not journalled: the
+        #: source rebuilds it from ``context`` on resume)
+        self.record = record
+
+    @property
+    def needs_teacher(self) -> bool:
+        """False for a job that carries a ready record and no teacher request."""
+        return self._request is not None
+
+    @property
+    def request(self) -> Request:
+        if self._request is None:
+            raise ValueError(f"job {self.key} carries a ready record and no teacher request")
+        return self._request
+
+    def __repr__(self) -> str:
+        return f"Job(key={self.key!r}, stage={self.stage!r}, teacher={self.teacher!r})"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "stage": self.stage,
-            "request": self.request.to_dict(),
-            "context": self.context,
-            "teacher": self.teacher,
-        }
+        out: dict[str, Any] = {"key": self.key, "stage": self.stage}
+        if self._request is not None:
+            out["request"] = self._request.to_dict()
+        out["context"] = self.context
+        out["teacher"] = self.teacher
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
+        request = data.get("request")
         return cls(
-            key=data["key"],
-            stage=data["stage"],
-            request=Request.from_dict(data["request"]),
+            key=str(data["key"]),
+            stage=str(data["stage"]),
+            request=Request.from_dict(request) if request is not None else None,
             context=dict(data.get("context") or {}),
             teacher=data.get("teacher") or "teacher",
         )
@@ -97,6 +138,8 @@ class GeneratorContext:
     capabilities: Capabilities
     sampling: dict[str, Any]
     generation_depth: int = 0
+    #: share of real rows mixed into train when the loop is closed on purpose (else None)
+    real_fraction: float | None = None
     #: directory that relative data paths in the recipe are resolved against
     base_dir: str = "."
     #: folders outside base_dir that data files may come from (see teachkit.recipe.paths)
@@ -115,25 +158,43 @@ class GeneratorContext:
             "teacher": {"backend": self.teacher_backend, "model": self.teacher_model},
             "sampling": self.sampling,
             "depth": self.generation_depth,
+            **({"real_fraction": self.real_fraction} if self.real_fraction is not None else {}),
         }
 
 
 def failure_record(job: Job, ctx: GeneratorContext) -> Record:
     """A placeholder record for a request that never produced an answer, kept in rejected/."""
-    request = job.request
-    messages = request.messages or [{"role": "user", "content": request.prompt or ""}]
+    if job.record is not None:
+        messages = list(job.record.messages)
+    else:
+        request = job.request
+        messages = request.messages or [{"role": "user", "content": request.prompt or ""}]
     meta = ctx.provenance()
     meta.update({"job": job.key, "stage": job.stage})
     return Record(messages=list(messages), meta=meta)
 
 
-class Generator(ABC):
-    """Base class of recipe kinds. Subclasses set ``kind`` and implement three methods."""
+#: the spec type a generator is built from (bare ``Generator`` means any generator spec)
+SpecT = TypeVar("SpecT", bound=GeneratorSpecBase, default=GeneratorSpecBase)
+
+
+class Generator(ABC, Generic[SpecT]):
+    """Base class of recipe kinds (and of other sources of jobs, such as the rows that
+    ``teachkit filter`` cleans). Subclasses set ``kind`` and implement two methods.
+
+    ``Generator[MySpec]`` types ``self.spec`` as ``MySpec``.
+    """
 
     kind: ClassVar[str]
+    #: accepted records expected per root job, for dry-run estimates and pacing (a generator
+    #: whose answers hold several records, or that rejects many, sets its own)
+    expected_yield: ClassVar[float] = 1.0
+    #: True for a source with a fixed list of work (the rows of a file): the run is complete
+    #: when every job is committed, however many records were kept
+    complete_when_exhausted: ClassVar[bool] = False
 
-    def __init__(self, spec: Any, ctx: GeneratorContext) -> None:
-        self.spec = spec
+    def __init__(self, spec: SpecT, ctx: GeneratorContext) -> None:
+        self.spec: SpecT = spec
         self.ctx = ctx
 
     @property
@@ -148,9 +209,15 @@ class Generator(ABC):
     def next_job(self) -> Job | None:
         """The next root job, or None when nothing can be sent right now."""
 
-    @abstractmethod
     def on_response(self, job: Job, response: Response) -> Outcome:
         """Parse an answer into candidate records, rejections and follow-up jobs."""
+        raise NotImplementedError(f"{type(self).__name__} sends no teacher requests")
+
+    def on_ready(self, job: Job) -> Outcome:
+        """A job without a teacher request: its candidates are ready (default: its record)."""
+        if job.record is None:
+            raise ValueError(f"job {job.key} has neither a request nor a record")
+        return Outcome(candidates=[job.record])
 
     def on_failure(self, job: Job, error: TeacherError) -> Outcome:
         """A job failed for good: keep a placeholder record with the reason."""
@@ -164,6 +231,10 @@ class Generator(ABC):
 
     def on_accepted(self, record: Record) -> None:
         """A candidate passed the whole filter chain (for generators that grow a pool)."""
+
+    def completion_message(self, accepted: int, rejected: int) -> str:
+        """What the run summary says when a ``complete_when_exhausted`` source is done."""
+        return f"{accepted} records kept, {rejected} dropped with their reasons in rejected/."
 
     def stats(self) -> dict[str, Any]:
         """Generator-specific statistics for the run summary and manifest."""

@@ -108,6 +108,14 @@ class CachedEncoder:
         if callable(load):
             load()
 
+    def lookup(self, texts: Sequence[str]) -> F32 | None:
+        """The cached vectors of ``texts`` (one row each), or None when one is not cached;
+        never encodes."""
+        rows = [self._rows.get(_key(t)) for t in texts]
+        if not texts or any(r is None for r in rows):
+            return None
+        return self._store[np.asarray(rows, dtype=np.int64)]
+
     def __call__(self, texts: Sequence[str]) -> F32:
         keys = [_key(t) for t in texts]
         missing: dict[bytes, str] = {}

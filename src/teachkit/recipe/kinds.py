@@ -40,6 +40,12 @@ class KindSpec(StrictModel):
         """The working object this spec describes (a generator, filter or verifier)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement build()")
 
+    def input_files(self) -> list[str]:
+        """Data files this spec reads that :mod:`teachkit.recipe.identity` cannot find by
+        itself (it already sees axis files and fields named ``file``, ``seeds``, ``against``,
+        ``path``, ...), as written in the recipe: their contents join the run's identity."""
+        return []
+
 
 class GeneratorSpecBase(KindSpec):
     """Common keys of every generator: how many accepted records the run should end with."""

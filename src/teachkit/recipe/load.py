@@ -296,8 +296,21 @@ def dump_recipe(recipe: Recipe) -> str:
 
 
 def recipe_hash(recipe: Recipe) -> str:
-    """Hash of what determines the records (not the count, run limits, cache or export)."""
-    data = recipe.model_dump(mode="json", exclude={"run", "cache", "output", "export"})
+    """Hash of what determines the records (not the count, run limits, cache, export, quality
+    panel or lineage declarations)."""
+    data = recipe.model_dump(
+        mode="json",
+        exclude={
+            "run",
+            "cache",
+            "output",
+            "export",
+            "quality",
+            "student",
+            "trained_on",
+            "allow_closed_loop",
+        },
+    )
     if data.get("generator"):
         data["generator"].pop("count", None)
     return content_hash(data, prefix="h1:", length=16)

@@ -24,8 +24,17 @@ from teachkit.recipe.kinds import (
     GeneratorSpecBase,
     kind_field,
 )
+from teachkit.recipe.quality import QualityConfig
 
-__all__ = ["FILTERS", "GENERATORS", "ExportSpec", "FilterSpec", "GeneratorSpec", "Recipe"]
+__all__ = [
+    "FILTERS",
+    "GENERATORS",
+    "ExportSpec",
+    "FilterSpec",
+    "GeneratorSpec",
+    "QualityConfig",
+    "Recipe",
+]
 
 #: a generator section: its ``kind`` picks the spec model from the registry
 GeneratorSpec = Annotated[SerializeAsAny[GeneratorSpecBase], kind_field(GENERATORS, "generator")]
@@ -55,6 +64,17 @@ class Recipe(StrictModel):
     output: OutputConfig = Field(default_factory=OutputConfig)
     #: training files written at the end of a complete run (default folder ``<run dir>/dataset``)
     export: ExportSpec | None = None
+    #: the quality panel and report computed at the end of a complete run
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    #: the model the data will train: a model id (``org/name``) or a GGUF file; the run refuses
+    #: a teacher that is this student or was trained on its lineage's data (docs/quality.md)
+    student: str | None = Field(default=None, min_length=1)
+    #: runs (or exports) whose data the teacher was trained on, besides those the recipe's input
+    #: files come from: they make this run the next generation of their lineage
+    trained_on: list[str] = Field(default_factory=list)
+    #: let a teacher of the student's lineage make the data, when real data is mixed into train
+    #: (``export.mix_real`` with ``export.real_fraction`` above 0)
+    allow_closed_loop: bool = False
     #: directory relative paths in the recipe resolve against (the YAML file's folder)
     _base_dir: str = PrivateAttr(default=".")
     #: folders outside ``base_dir`` the user allowed data files to come from (``--allow-path``)
@@ -86,6 +106,24 @@ class Recipe(StrictModel):
                 )
             seen.add(name)
         return self
+
+    @model_validator(mode="after")
+    def _closed_loop_needs_real_data(self) -> Recipe:
+        if self.allow_closed_loop and self.real_fraction == 0:
+            raise ValueError(
+                "allow_closed_loop needs real data in every generation: set export.mix_real to a "
+                "file of real examples and export.real_fraction above 0 (10-30% keeps the "
+                "experiments in docs/quality.md stable)"
+            )
+        return self
+
+    @property
+    def real_fraction(self) -> float:
+        """The share of real rows the export mixes into train (0 without ``export.mix_real``)."""
+        spec = self.export
+        if spec is None or spec.mix_real is None:
+            return 0.0
+        return float(spec.real_fraction)
 
     def require_generator(self) -> GeneratorSpecBase:
         """The generator spec; a filter-only recipe cannot be run."""

@@ -8,7 +8,7 @@ import orjson
 
 import teachkit
 from teachkit.cli import main
-from teachkit.engine.curate import curate
+from teachkit.engine import filter_data
 from teachkit.recipe.load import parse_recipe
 
 RECIPE = {
@@ -23,7 +23,7 @@ RECIPE = {
 def test_filter_real_data_keeps_every_row_somewhere(tmp_path: Path, shared_data: Path) -> None:
     source = shared_data / "self-instruct" / "seed_tasks.jsonl"
     rows = sum(len(orjson.loads(line)["instances"]) for line in source.read_bytes().splitlines())
-    summary = curate(source, parse_recipe(RECIPE), tmp_path / "clean")
+    summary = filter_data(source, parse_recipe(RECIPE), tmp_path / "clean")
     assert summary.status == "complete"
     assert summary.accepted + summary.rejected == rows
     assert summary.rejected > 0 and summary.accepted > 0
@@ -36,7 +36,7 @@ def test_filter_real_data_keeps_every_row_somewhere(tmp_path: Path, shared_data:
     assert manifest["funnel"]["accepted"] == summary.accepted
 
     # running it again finds every row committed: nothing duplicated
-    again = curate(source, parse_recipe(RECIPE), tmp_path / "clean")
+    again = filter_data(source, parse_recipe(RECIPE), tmp_path / "clean")
     assert again.accepted == summary.accepted
     assert len(list(teachkit.read_accepted(tmp_path / "clean"))) == summary.accepted
 
