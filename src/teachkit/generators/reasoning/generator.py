@@ -58,9 +58,8 @@ class _Pending:
         return [t.record for t in self.checked if t.record is not None]
 
 
-class ReasoningGenerator(Generator):
+class ReasoningGenerator(Generator[ReasoningSpec]):
     kind = "reasoning"
-    spec: ReasoningSpec
 
     def __init__(self, spec: ReasoningSpec, ctx: GeneratorContext) -> None:
         super().__init__(spec, ctx)
@@ -71,9 +70,8 @@ class ReasoningGenerator(Generator):
             if generate is not None
             else load_problems(spec.problems, ctx.base_dir, ctx.allowed_paths)
         )
-        #: a fixed list of problems is done when every one is: runners that read this end such a
-        #: run as complete however many traces passed
-        self.complete_when_exhausted = generate is None
+        # a fixed list of problems is done when every one is, however many traces passed
+        vars(self)["complete_when_exhausted"] = generate is None
         self.native = ctx.capabilities.n and spec.traces > 1
         self.builder = TraceBuilder(spec, ctx, native=self.native)
         self._check_variables()
@@ -85,9 +83,9 @@ class ReasoningGenerator(Generator):
         )
         self.next_index = 0
         self.tally = ReasoningStats()
-        #: records per request, for dry-run estimates (count / expected_yield requests): a file
-        #: of problems makes one trace per problem and trace; written problems, half verified
-        self.expected_yield = (
+        # records per request, for dry-run estimates (count / expected_yield requests): a file
+        # of problems makes one trace per problem and trace; written problems, half verified
+        vars(self)["expected_yield"] = (
             spec.count / (len(self.problems) * spec.traces) if self.problems else spec.traces * 0.5
         )
         self.accepted_axes: list[dict[str, str]] = []
@@ -363,6 +361,13 @@ class ReasoningGenerator(Generator):
                     detail["flag_detail"] = trace.flagged.detail
                 outcome.rejected.append(Rejection(record, FILTER, result, detail))
         return outcome
+
+    def completion_message(self, accepted: int, rejected: int) -> str:
+        problems = len(self.tally.problems)
+        return (
+            f"{problems} problems done: {accepted} traces accepted, {rejected} records in "
+            "rejected/ with their reasons."
+        )
 
     def on_accepted(self, record: Record) -> None:
         self.accepted_axes.append(dict(record.meta.get("axes") or {}))
