@@ -215,6 +215,7 @@ class Session:
             teacher_model=t.model,
             capabilities=t.capabilities,
             **common,
+            chat_template=t.backend.chat_template(),
         )
 
     def _build_source(self) -> Generator[Any]:

@@ -32,7 +32,7 @@ from typing_extensions import TypeVar
 from teachkit.errors import TeacherError
 from teachkit.recipe.kinds import GeneratorSpecBase
 from teachkit.records import Record, Rejection
-from teachkit.teachers.backend import Capabilities, Request, Response
+from teachkit.teachers.backend import Capabilities, ChatTemplate, Request, Response
 
 __all__ = [
     "Generator",
@@ -144,6 +144,9 @@ class GeneratorContext:
     base_dir: str = "."
     #: folders outside base_dir that data files may come from (see teachkit.recipe.paths)
     allowed_paths: tuple[str, ...] = ()
+    #: the teacher model's own chat template, when its backend knows it (Magpie derives its
+    #: raw prompts from it)
+    chat_template: ChatTemplate | None = None
 
     def rng(self, *salt: object) -> random.Random:
         """A random generator seeded by the run seed and ``salt`` (e.g. a job index)."""

@@ -27,6 +27,7 @@ __all__ = [
     "Backend",
     "BackendOptions",
     "Capabilities",
+    "ChatTemplate",
     "Request",
     "Response",
     "Usage",
@@ -85,6 +86,17 @@ class Request:
             json_schema=data.get("json_schema"),
             sample=int(data.get("sample") or 0),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTemplate:
+    """The chat template a model applies to chat requests: the Jinja2 source, as found in a
+    tokenizer config or a GGUF file's ``tokenizer.chat_template``, and the special tokens it reads
+    (``bos_token``, ``eos_token``)."""
+
+    source: str
+    bos_token: str = ""
+    eos_token: str = ""
 
 
 def request_key(backend: str, model: str, request: Request) -> str:
@@ -200,6 +212,13 @@ class Backend(ABC, Generic[OptionsT]):
         """Values that must never appear in an error, a log or a file (an API key). The Teacher
         masks them in every error this backend raises and in every answer it returns."""
         return ()
+
+    def chat_template(self) -> ChatTemplate | None:
+        """The chat template this backend applies to chat requests, when it knows it from the
+        model itself (e.g. a GGUF file's metadata); None when it does not. Recipes that write raw
+        prompts in the model's own format (Magpie) derive them from it. Reads files only: no
+        model is loaded and nothing is fetched."""
+        return None
 
     async def start(self) -> None:
         """Acquire resources (load a model, open a connection pool). Called once before use."""

@@ -14,8 +14,11 @@ import concurrent.futures
 import importlib.util
 import json
 import logging
+import mmap
 import os
+import struct
 import threading
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,12 +30,19 @@ from teachkit.teachers.backend import (
     Backend,
     BackendOptions,
     Capabilities,
+    ChatTemplate,
     Request,
     Response,
     Usage,
 )
 
-__all__ = ["LlamaCppBackend", "LlamaCppOptions", "default_model_path", "llama_thread"]
+__all__ = [
+    "LlamaCppBackend",
+    "LlamaCppOptions",
+    "default_model_path",
+    "gguf_chat_template",
+    "llama_thread",
+]
 
 log = logging.getLogger("teachkit")
 
@@ -129,6 +139,18 @@ class LlamaCppBackend(Backend[LlamaCppOptions]):
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.id, "model": self.model, "file": self.model_path.name}
+
+    def chat_template(self) -> ChatTemplate | None:
+        """The template from the GGUF metadata, which llama-cpp-python applies to chat requests;
+        None when ``chat_format`` replaces it or the file has none."""
+        if self.opts.chat_format is not None:
+            return None
+        path = self.model_path.resolve()
+        try:
+            return gguf_chat_template(str(path), path.stat().st_mtime_ns)
+        except (ConfigError, OSError) as exc:  # only recipes that need the template care
+            log.warning("no chat template read from %s: %s", path.name, exc)
+            return None
 
     async def _on_thread(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(llama_thread(), fn, *args)
@@ -240,3 +262,87 @@ class LlamaCppBackend(Backend[LlamaCppOptions]):
     async def aclose(self) -> None:
         if self._llm is not None:
             await self._on_thread(self._close_sync)
+
+
+# --- the chat template in a GGUF file's metadata -------------------------------------------------
+#: struct formats of the scalar value types (8 is a string, 9 an array)
+_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q"}
+_SCALARS[12] = "d"
+_STRING, _ARRAY = 8, 9
+_WANTED = ("tokenizer.chat_template", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id")
+
+
+class _GGUF:
+    """Just enough of the GGUF reader (versions 2 and 3, little-endian) to read metadata."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+        self.at = 0
+
+    def unpack(self, fmt: str) -> Any:
+        (value,) = struct.unpack_from("<" + fmt, self.data, self.at)
+        self.at += struct.calcsize("<" + fmt)
+        return value
+
+    def string(self, keep: bool = True) -> bytes:
+        size = self.unpack("Q")
+        self.at += size
+        if self.at > len(self.data):
+            raise ValueError("the file ends inside its metadata")
+        return bytes(self.data[self.at - size : self.at]) if keep else b""
+
+    def value(self, kind: int, keep: bool) -> Any:
+        if kind in _SCALARS:
+            return self.unpack(_SCALARS[kind])
+        if kind == _STRING:
+            return self.string(keep)
+        if kind == _ARRAY:
+            item, count = self.unpack("I"), self.unpack("Q")
+            if item in _SCALARS and not keep:
+                self.at += struct.calcsize("<" + _SCALARS[item]) * count
+                return None
+            return [self.value(item, keep) for _ in range(count)]
+        raise ValueError(f"unknown metadata value type {kind}")
+
+
+@lru_cache(maxsize=8)
+def gguf_chat_template(path: str, mtime_ns: int = 0) -> ChatTemplate | None:
+    """The chat template and its BOS and EOS token texts from a GGUF file's metadata (None
+    when the file has no template). Only the header is read; the model is not loaded."""
+    found: dict[str, Any] = {}
+    tokens: list[bytes] = []
+    try:
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            reader = _GGUF(data)
+            if data[:4] != b"GGUF" or struct.unpack_from("<I", data, 4)[0] < 2:
+                raise ValueError("not a GGUF file of version 2 or later")
+            reader.at = 8
+            reader.unpack("Q")  # tensors
+            for _ in range(reader.unpack("Q")):
+                key = reader.string().decode("utf-8", "replace")
+                kind = reader.unpack("I")
+                if key == "tokenizer.ggml.tokens":
+                    tokens = reader.value(kind, keep=True)
+                else:
+                    value = reader.value(kind, keep=key in _WANTED)
+                    if key in _WANTED:
+                        found[key] = value
+    except (OSError, ValueError, struct.error) as exc:
+        raise ConfigError(
+            f"Cannot read the metadata of {path}: {exc}. Check that it is a complete GGUF file."
+        ) from exc
+    source = found.get("tokenizer.chat_template")
+    if not isinstance(source, bytes):
+        return None
+
+    def token(key: str) -> str:
+        index = found.get(key)
+        if isinstance(index, int) and 0 <= index < len(tokens):
+            return tokens[index].decode("utf-8", "replace")
+        return ""
+
+    return ChatTemplate(
+        source=source.decode("utf-8"),
+        bos_token=token("tokenizer.ggml.bos_token_id"),
+        eos_token=token("tokenizer.ggml.eos_token_id"),
+    )
