@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from teachkit.quality.report_diversity import diversity_section, map_section, similarity_section
 from teachkit.quality.report_more import cost_section, eval_section, lineage_section
 from teachkit.quality.report_sections import (
     axes_section,
-    diversity_section,
     drops_section,
     funnel_section,
     lengths_section,
-    map_section,
-    similarity_section,
 )
 from teachkit.quality.reportdata import ReportData, esc, fmt, pct
 
