@@ -13,15 +13,13 @@ the same order give the same panel.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from teachkit.errors import MissingExtraError, RecipeError
+from teachkit.errors import MissingExtraError
 from teachkit.quality.axes import AxisCounter
 from teachkit.quality.drift import (
     centroid_distance,
@@ -33,80 +31,17 @@ from teachkit.quality.drift import (
 from teachkit.quality.embedding import Moments, as_unit, neighbour_summary, unit_rows
 from teachkit.quality.encode import DEFAULT_MODEL, INSTALL, Encoder, default_encoder
 from teachkit.quality.lexical import LexicalStats, Vocabulary
+from teachkit.quality.panel_config import (
+    PanelConfig,
+)
 from teachkit.quality.rouge import self_rouge_l
 from teachkit.quality.sampling import StreamSample
-from teachkit.records import FIELD_PATTERN, Record, field_text
+from teachkit.records import Record, field_text
 
 __all__ = ["SCHEMA_ID", "PanelBuilder", "PanelConfig", "quality_panel"]
 
 SCHEMA_ID = "teachkit.quality.panel/1"
 F32 = npt.NDArray[np.float32]
-
-
-@dataclass(frozen=True)
-class PanelConfig:
-    """What the panel measures and how (every default is the documented one)."""
-
-    #: the record field measured: user, assistant, system, text, reasoning or meta.<key>
-    field: str = "user"
-    #: seeds every sample (ROUGE-L, neighbours, MMD, k-means)
-    seed: int = 0
-    ngrams: tuple[int, ...] = (1, 2, 3)
-    openers: tuple[int, ...] = (3, 5)
-    top_openers: int = 10
-    #: texts in the self-ROUGE-L sample
-    rouge_sample: int = 1000
-    #: compute the embedding metrics (needs vectors or the 'embed' extra)
-    embed: bool = True
-    #: texts per encoder call
-    batch: int = 256
-    #: cosine similarity at or above which two records repeat each other
-    repeat_threshold: float = 0.9
-    #: every pair is compared up to this many records; beyond, a sample of neighbour_sample
-    neighbours_exact: int = 20_000
-    neighbour_sample: int = 5_000
-    mmd_sample: int = 1000
-    mmd_permutations: int = 500
-    #: k of the k-means on the reference, and the reference rows it is fitted on
-    clusters: int = 20
-    cluster_sample: int = 20_000
-    #: declared axis values (e.g. the recipe's axes) for the axis coverage
-    axes: Mapping[str, Sequence[str]] | None = None
-
-    def __post_init__(self) -> None:
-        problems = []
-        if not re.match(FIELD_PATTERN, self.field):
-            problems.append(
-                f"field {self.field!r} is not user, assistant, system, text, "
-                "reasoning or meta.<key>"
-            )
-        if not self.ngrams or min(self.ngrams) < 1:
-            problems.append("ngrams must be sizes of at least 1")
-        if self.openers and min(self.openers) < 1:
-            problems.append("openers must be sizes of at least 1")
-        if not 0 < self.repeat_threshold <= 1:
-            problems.append("repeat_threshold must be in (0, 1]")
-        for name in (
-            "rouge_sample",
-            "batch",
-            "neighbour_sample",
-            "mmd_sample",
-            "clusters",
-            "cluster_sample",
-            "top_openers",
-        ):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be at least 1")
-        if self.mmd_permutations < 0 or self.neighbours_exact < 0:
-            problems.append("mmd_permutations and neighbours_exact must not be negative")
-        if problems:
-            raise RecipeError("Invalid quality panel settings: " + "; ".join(problems) + ".")
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["ngrams"], out["openers"] = list(self.ngrams), list(self.openers)
-        out["axes"] = {k: list(v) for k, v in self.axes.items()} if self.axes else None
-        return out
 
 
 class _Side:
