@@ -27,13 +27,8 @@ from __future__ import annotations
 
 import functools
 import math
-import re
-import string
-import time
 import types
-from collections.abc import Callable, Iterable, Iterator
-from contextvars import ContextVar
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from jinja2 import nodes, pass_context
@@ -42,237 +37,20 @@ from jinja2.utils import generate_lorem_ipsum
 from jinja2.visitor import NodeTransformer
 
 from teachkit.errors import RecipeError, TemplateLimitError
+from teachkit.prompts.budget import (
+    RenderBudget,
+    RenderLimits,
+    bounded_list,
+    check_ints,
+    check_value,
+    current_budget,
+    foresee,
+    format_estimate,
+    too_big,
+    value_size,
+)
 
 __all__ = ["LimitedEnvironment", "RenderBudget", "RenderLimits", "guard_tree"]
-
-
-@dataclass(frozen=True, slots=True)
-class RenderLimits:
-    """The bounds of one render (documented in docs/security.md)."""
-
-    max_steps: int = 1_000_000
-    max_seconds: float = 2.0
-    max_chars: int = 1_000_000
-    max_emitted: int = 4_000_000
-    max_items: int = 100_000
-    max_int_arg: int = 100_000
-
-
-class RenderBudget:
-    """What one render has used so far."""
-
-    __slots__ = ("deadline", "emitted", "limits", "steps")
-
-    def __init__(self, limits: RenderLimits) -> None:
-        self.limits = limits
-        self.steps = 0
-        self.emitted = 0
-        self.deadline = time.monotonic() + limits.max_seconds
-
-    def tick(self, steps: int = 1) -> None:
-        self.steps += steps
-        if self.steps > self.limits.max_steps:
-            raise TemplateLimitError(
-                f"it took more than {self.limits.max_steps:,} steps (loop iterations, calls, "
-                "filters); loop over less"
-            )
-        if self.steps & 255 == 0 and time.monotonic() > self.deadline:
-            raise TemplateLimitError(
-                f"it ran longer than {self.limits.max_seconds:g} s; loop over less"
-            )
-
-
-#: the budget of the render under way (compile-time evaluation gets a fresh one)
-_BUDGET: ContextVar[RenderBudget | None] = ContextVar("teachkit_render_budget", default=None)
-_DEFAULT = RenderLimits()
-
-
-def current_budget() -> RenderBudget:
-    budget = _BUDGET.get()
-    if budget is None:  # outside a render (e.g. a test calling a filter): a budget of its own
-        budget = RenderBudget(_DEFAULT)
-        _BUDGET.set(budget)
-    return budget
-
-
-def start_render(limits: RenderLimits) -> Any:
-    """Begin a render's budget; pass the token to :func:`end_render`."""
-    return _BUDGET.set(RenderBudget(limits))
-
-
-def end_render(token: Any) -> None:
-    _BUDGET.reset(token)
-
-
-# --- sizes --------------------------------------------------------------------------------------
-def _size(value: Any, cap: int) -> int:
-    """Characters ``value`` stands for (strings; items of containers, shallowly), stopping at
-    ``cap`` so that measuring is bounded too."""
-    if isinstance(value, str | bytes):
-        return len(value)
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, list | tuple | set | frozenset):
-        total = len(value)
-        for item in value:
-            total += len(item) if isinstance(item, str | bytes) else 8
-            if total > cap:
-                return total
-        return total
-    return 24
-
-
-def _too_big(what: str, size: int, limits: RenderLimits) -> TemplateLimitError:
-    return TemplateLimitError(
-        f"{what} would be {size:,} characters or items long, past the limit of "
-        f"{limits.max_chars:,} characters ({limits.max_items:,} items)"
-    )
-
-
-def check_value(value: Any) -> Any:
-    """``value`` if it is within the size bounds, else a TemplateLimitError."""
-    limits = current_budget().limits
-    if isinstance(value, str | bytes) and len(value) > limits.max_chars:
-        raise _too_big("a value", len(value), limits)
-    if isinstance(value, list | tuple | dict | set | frozenset) and len(value) > limits.max_items:
-        raise _too_big("a list", len(value), limits)
-    return value
-
-
-def _ints(args: Iterable[Any], limits: RenderLimits) -> None:
-    for arg in args:
-        if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > limits.max_int_arg:
-            raise TemplateLimitError(
-                f"the number {str(arg)[:24]} passed to a filter or method is larger than "
-                f"{limits.max_int_arg:,}"
-            )
-
-
-_PERCENT = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?[a-zA-Z%]")
-
-
-def _format_estimate(fmt: str, args: Iterable[Any], limits: RenderLimits, percent: bool) -> int:
-    """An upper bound of the length of ``fmt`` formatted with ``args`` (``%`` or ``{}``)."""
-    widths: list[int] = []
-    fields = 0
-    args = list(args)
-    if percent:
-        for match in _PERCENT.finditer(fmt):
-            fields += 1
-            widths += [int(g) for g in match.groups() if g and g != "*"]
-            if "*" in match.groups():  # a width or precision taken from the arguments
-                widths += [a for a in args if isinstance(a, int) and not isinstance(a, bool)]
-    else:
-        for _, field, spec, _ in string.Formatter().parse(fmt):
-            if field is not None:
-                fields += 1
-                widths += [int(d) for d in re.findall(r"\d+", spec or "")]
-    widest = max(widths, default=0)
-    if widest > limits.max_int_arg:
-        raise TemplateLimitError(
-            f"a format width of {widest:,} is larger than {limits.max_int_arg:,}"
-        )
-    largest = max((_size(a, limits.max_chars) for a in args), default=0)
-    return len(fmt) + fields * (widest + largest)
-
-
-def _width(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else len(str(value))
-
-
-def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str, default: Any) -> Any:
-    if len(args) > index:
-        return args[index]
-    return kwargs.get(name, default)
-
-
-def _replace(text: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
-    old, new = str(_arg(args, kwargs, 0, "old", "")), str(_arg(args, kwargs, 1, "new", ""))
-    count = _arg(args, kwargs, 2, "count", -1)
-    hits = text.count(old) if old else len(text) + 1
-    if isinstance(count, int) and count is not None and count >= 0:
-        hits = min(hits, count)
-    return len(text) + hits * max(0, len(new) - len(old))
-
-
-def _join(items: Any, sep: str, limits: RenderLimits) -> int:
-    if not isinstance(items, list | tuple | set | frozenset | dict | str):
-        return 0  # an iterator: measured by the post-check
-    return _size(items, limits.max_chars) + len(items) * len(sep)
-
-
-#: name -> (value, args, kwargs, limits) -> foreseen length of the result, for what grows text
-Estimator = Callable[[Any, tuple[Any, ...], dict[str, Any], RenderLimits], int]
-_GROWING: dict[str, Estimator] = {
-    "center": lambda v, a, k, lim: max(len(str(v)), _width(_arg(a, k, 0, "width", 80))),
-    "ljust": lambda v, a, k, lim: max(len(v), _width(_arg(a, k, 0, "width", 0))),
-    "rjust": lambda v, a, k, lim: max(len(v), _width(_arg(a, k, 0, "width", 0))),
-    "zfill": lambda v, a, k, lim: max(len(v), _width(_arg(a, k, 0, "width", 0))),
-    "expandtabs": lambda v, a, k, lim: (
-        len(v)
-        + v.count("\t" if isinstance(v, str) else b"\t") * _width(_arg(a, k, 0, "tabsize", 8))
-    ),
-    "replace": lambda v, a, k, lim: _replace(str(v), a, k),
-    "indent": lambda v, a, k, lim: (
-        len(str(v)) + (str(v).count("\n") + 1) * _width(_arg(a, k, 0, "width", 4))
-    ),
-    "wordwrap": lambda v, a, k, lim: (
-        len(str(v))
-        + (len(str(v)) // max(1, _width(_arg(a, k, 0, "width", 79))) + 1)
-        * len(str(_arg(a, k, 2, "wrapstring", None) or "\n"))
-    ),
-    "urlize": lambda v, a, k, lim: (
-        3 * len(str(v))
-        + (len(str(v)) // 4 + 1)
-        * (40 + len(str(k.get("target") or "")) + len(str(k.get("rel") or "")))
-    ),
-    "translate": lambda v, a, k, lim: (
-        len(v) * (1 + _size(_arg(a, k, 0, "table", {}), lim.max_chars))
-    ),
-    "tojson": lambda v, a, k, lim: (
-        _size(v, lim.max_chars) * (2 + _width(_arg(a, k, 0, "indent", 0) or 0))
-    ),
-}
-
-
-def bounded_list(items: Iterator[Any]) -> list[Any]:
-    """An iterator's items (e.g. from ``map``), refusing past the value bounds while reading,
-    so a lazy sequence of large values cannot be gathered into an unbounded list."""
-    budget = current_budget()
-    limits = budget.limits
-    gathered: list[Any] = []
-    total = 0
-    for item in items:
-        budget.tick()
-        total += _size(item, limits.max_chars) if isinstance(item, str | bytes) else 1
-        gathered.append(item)
-        if total > limits.max_chars or len(gathered) > limits.max_items:
-            raise _too_big("a sequence", max(total, len(gathered)), limits)
-    return gathered
-
-
-def _foresee(
-    name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any], method: bool = False
-) -> None:
-    """Refuse a growing operation whose result is foreseen past the bounds."""
-    limits = current_budget().limits
-    _ints(args, limits)
-    _ints(kwargs.values(), limits)
-    estimate = _GROWING.get(name)
-    size = 0
-    if estimate is not None:
-        size = estimate(value, args, kwargs, limits)
-    elif name == "join" and method:  # sep.join(items)
-        size = _join(args[0] if args else (), str(value), limits)
-    elif name == "join":  # items|join(sep)
-        size = _join(value, str(_arg(args, kwargs, 0, "d", "")), limits)
-    elif name in ("format", "format_map") and isinstance(value, str):
-        values = list(args) + list(kwargs.values())
-        if name == "format_map" and args and isinstance(args[0], dict):
-            values = list(args[0].values())
-        size = _format_estimate(value, values, limits, percent=False)
-    if size > limits.max_chars:
-        raise _too_big(f"the result of '{name}'", size, limits)
 
 
 def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
@@ -289,12 +67,12 @@ def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
         value, extra = (rest[0], rest[1:]) if rest else (None, ())
         if name == "format" and isinstance(value, str):
             limits = current_budget().limits
-            _ints(extra, limits)
-            size = _format_estimate(value, [*extra, *kwargs.values()], limits, percent=True)
+            check_ints(extra, limits)
+            size = format_estimate(value, [*extra, *kwargs.values()], limits, percent=True)
             if size > limits.max_chars:
-                raise _too_big("the result of 'format'", size, limits)
+                raise too_big("the result of 'format'", size, limits)
         else:
-            _foresee(name, value, tuple(extra), kwargs)
+            foresee(name, value, tuple(extra), kwargs)
         return check_value(func(*args, **kwargs))
 
     return guarded
@@ -320,9 +98,9 @@ def _limited_lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100
     limits = current_budget().limits
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (n, min, max)):
         raise RecipeError("lipsum() takes whole numbers: lipsum(n=5, html=True, min=20, max=100)")
-    _ints((n, min, max), limits)
+    check_ints((n, min, max), limits)
     if n * max * 12 > limits.max_chars:
-        raise _too_big("lipsum()", n * max * 12, limits)
+        raise too_big("lipsum()", n * max * 12, limits)
     return str(generate_lorem_ipsum(n=n, html=html, min=min, max=max))
 
 
@@ -381,9 +159,9 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
         if operator == "*":
             seq, times = (left, right) if isinstance(right, int) else (right, left)
             if isinstance(seq, str | bytes | list | tuple) and isinstance(times, int):
-                size = _size(seq, limits.max_chars) * max(0, times)
+                size = value_size(seq, limits.max_chars) * max(0, times)
                 if size > limits.max_chars or len(seq) * max(0, times) > limits.max_items * 10:
-                    raise _too_big("a repetition with *", size, limits)
+                    raise too_big("a repetition with *", size, limits)
         elif operator == "**" and isinstance(left, int) and isinstance(right, int):
             if abs(left) > 1 and right > 0 and right * math.log2(abs(left)) > 1_000_000:
                 raise TemplateLimitError("a power with ** would have more than 1,000,000 bits")
@@ -391,9 +169,9 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
             values = right if isinstance(right, tuple) else [right]
             if isinstance(right, dict):
                 values = list(right.values())
-            size = _format_estimate(left, values, limits, percent=True)
+            size = format_estimate(left, values, limits, percent=True)
             if size > limits.max_chars:
-                raise _too_big("a % format", size, limits)
+                raise too_big("a % format", size, limits)
         return check_value(super().call_binop(context, operator, left, right))
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
@@ -404,7 +182,7 @@ class LimitedEnvironment(ImmutableSandboxedEnvironment):
             if isinstance(owner, str | bytes | list | tuple | dict | int):
                 if args and isinstance(args[0], Iterator):  # "-".join(lazy items)
                     args = (bounded_list(args[0]), *args[1:])
-                _foresee(target.__name__, owner, args, kwargs, method=True)
+                foresee(target.__name__, owner, args, kwargs, method=True)
         return check_value(super().call(__context, __obj, *args, **kwargs))
 
 

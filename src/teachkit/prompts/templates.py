@@ -18,13 +18,8 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError, meta
 
 from teachkit.errors import RecipeError, TemplateLimitError
-from teachkit.prompts.limits import (
-    LimitedEnvironment,
-    RenderLimits,
-    end_render,
-    guard_tree,
-    start_render,
-)
+from teachkit.prompts.budget import RenderLimits, end_render, start_render
+from teachkit.prompts.limits import LimitedEnvironment, guard_tree
 
 __all__ = ["RenderLimits", "Template", "compile_template"]
 
