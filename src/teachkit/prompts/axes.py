@@ -26,13 +26,15 @@ import re
 import reprlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from teachkit.errors import DataError, RecipeError
+from teachkit.prompts.coverage import (
+    Coverage,
+)
 from teachkit.recipe.base import StrictModel
 from teachkit.recipe.paths import InputPath, resolve_input
 
@@ -267,49 +269,6 @@ def _check_names(axes: dict[str, AxisSpec]) -> dict[str, AxisSpec]:
 
 #: the recipe type of an ``axes`` mapping: axis name -> spec, names checked as template variables
 Axes = Annotated[dict[str, AxisSpec], AfterValidator(_check_names)]
-
-
-@dataclass(frozen=True, slots=True)
-class Coverage:
-    """How much of each axis (and of the combination space) a set of assignments used."""
-
-    #: axis -> value -> how many assignments used it (declared values first, 0 when unseen)
-    counts: dict[str, dict[str, int]]
-    #: axis -> number of declared values
-    sizes: dict[str, int]
-    combinations_seen: int
-    combinations_total: int
-
-    def fraction(self, axis: str) -> float:
-        """Share of the axis's declared values seen at least once."""
-        size = self.sizes[axis]
-        declared = itertools.islice(self.counts[axis].values(), size)
-        return sum(1 for c in declared if c) / size
-
-    @property
-    def combination_fraction(self) -> float:
-        return self.combinations_seen / self.combinations_total if self.combinations_total else 1.0
-
-    def summary(self) -> dict[str, Any]:
-        """A compact, JSON-ready view for the run summary and manifest."""
-        axes: dict[str, Any] = {}
-        for axis, counts in self.counts.items():
-            declared = list(itertools.islice(counts.values(), self.sizes[axis]))
-            axes[axis] = {
-                "values": self.sizes[axis],
-                "seen": sum(1 for c in declared if c),
-                "fraction": round(self.fraction(axis), 4),
-                "min_count": min(declared),
-                "max_count": max(declared),
-            }
-        return {
-            "axes": axes,
-            "combinations": {
-                "seen": self.combinations_seen,
-                "total": self.combinations_total,
-                "fraction": round(self.combination_fraction, 6),
-            },
-        }
 
 
 class AxisSampler:
