@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from teachkit.errors import RecipeError
 from teachkit.recipe.load import apply_overrides, dump_recipe, load_recipe, parse_recipe
+from teachkit.recipe.models import Recipe
 
 GOOD = {
     "name": "ok",
@@ -99,3 +101,15 @@ def test_overrides_are_validated_like_the_file(tmp_path: Path) -> None:
         load_recipe(write(tmp_path, GOOD), ["teacher.colour=red"])
     with pytest.raises(RecipeError, match="expected PATH=VALUE"):
         apply_overrides({}, ["generator.count"])
+
+
+@pytest.mark.parametrize("value", [True, False, "3", 2.5])
+def test_count_true_is_not_one(value: object) -> None:
+    """A boolean, a string or a fraction is not a count: the recipe is refused, naming the field."""
+    data = {
+        "name": "x",
+        "teacher": {"backend": "openai", "model": "m"},
+        "generator": {"kind": "templated", "count": value, "prompt": "hi"},
+    }
+    with pytest.raises(ValidationError, match="generator.count"):
+        Recipe.model_validate(data)

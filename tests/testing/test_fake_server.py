@@ -270,3 +270,34 @@ def test_load_script(tmp_path: Path) -> None:
     bad.write_text("- just a list\n", encoding="utf-8")
     with pytest.raises(ValueError, match="mapping of regular expressions"):
         load_script(bad)
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "string", "minLength": 1e9},
+        {"type": "array", "minItems": 10**9, "items": {"type": "string"}},
+        {"type": "array", "minItems": 1000, "items": {"type": "array", "minItems": 1000}},
+        {"type": "string", "minLength": 1e300},
+    ],
+    ids=["min_length_1e9", "min_items_1e9", "nested_million", "min_length_1e300"],
+)
+async def test_no_work_limits_for_the_fake_server(schema: dict[str, Any]) -> None:
+    """A schema asking for a gigabyte is refused with a 400, and the server keeps answering."""
+    body = chat_body(
+        "x",
+        response_format={
+            "type": "json_schema",
+            "json_schema": {
+                "name": "t",
+                "schema": {"type": "object", "properties": {"v": schema}, "required": ["v"]},
+            },
+        },
+    )
+    async with FakeServer() as server:
+        url = f"{server.base_url}/chat/completions"
+        status, data, _ = await post(url, body)
+        after, _, _ = await post(url, chat_body("still there?"))
+    assert status == 400
+    assert "schema" in data["error"]["message"].lower()
+    assert after == 200
