@@ -111,5 +111,5 @@ def test_count_true_is_not_one(value: object) -> None:
         "teacher": {"backend": "openai", "model": "m"},
         "generator": {"kind": "templated", "count": value, "prompt": "hi"},
     }
-    with pytest.raises(ValidationError, match="generator.count"):
+    with pytest.raises(ValidationError, match=r"generator\.count"):
         Recipe.model_validate(data)
