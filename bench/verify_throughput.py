@@ -40,14 +40,20 @@ WRONG = "Here it is:\n```python\ndef add(a, b):\n    return a - b\n```"
 TEST = "assert add(2, 3) == 5\nassert add(-1, 1) == 0"
 
 
-def recipe(base_url: str, requests: int, concurrency: int, verify: bool) -> dict[str, Any]:
+def recipe(
+    base_url: str, requests: int, concurrency: int, verify: bool, workers: int | None = None
+) -> dict[str, Any]:
     filters: list[dict[str, Any]] = []
     if verify:
         filters = [
             {
                 "kind": "verify",
                 "max_concurrency": 8,
-                "verifier": {"kind": "python", "tests_field": "meta.axes.tests"},
+                "verifier": {
+                    "kind": "python",
+                    "tests_field": "meta.axes.tests",
+                    "workers": workers,
+                },
             }
         ]
     return {
@@ -90,6 +96,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--workers", type=int, default=None, help="sandbox workers (default: cores)"
+    )
     args = parser.parse_args()
     if args.requests % 2:
         parser.error("--requests must be even (half the answers are right)")
@@ -109,7 +118,9 @@ def main() -> None:
             for repeat in range(args.repeat):
                 rates = {}
                 for name, verify in (("plain", False), ("verify", True)):
-                    spec = recipe(server.base_url, args.requests, args.concurrency, verify)
+                    spec = recipe(
+                        server.base_url, args.requests, args.concurrency, verify, args.workers
+                    )
                     seconds, manifest, cpu = run(spec)
                     done = manifest["accepted"] + manifest["rejected"]
                     rates[name] = done / seconds
@@ -118,10 +129,16 @@ def main() -> None:
                         f"accepted {manifest['accepted']}, rejected {manifest['rejected']}, "
                         f"CPU of this process {1000 * cpu / done:.2f} ms/answer"
                     )
-                    if done != args.requests:
-                        failures.append(f"{name}: {done} answers committed, not {args.requests}")
-                    if verify and manifest["accepted"] != args.requests // 2:
-                        failures.append(f"verify kept {manifest['accepted']}, not half")
+                    # the verify run stops at its quota: a wrong answer still in flight then is
+                    # not committed, so up to the window's worth of rejections may be missing
+                    half = args.requests // 2
+                    if not verify and done != args.requests:
+                        failures.append(f"plain: {done} answers committed, not {args.requests}")
+                    if verify and (
+                        manifest["accepted"] != half
+                        or abs(manifest["rejected"] - half) > args.concurrency
+                    ):
+                        failures.append(f"verify kept {manifest['accepted']} of {done}, not half")
                 ratios.append(rates["verify"] / rates["plain"])
                 print(f"  {repeat + 1} verify / plain: {ratios[-1]:.3f}")
     runs = ", ".join(f"{r:.3f}" for r in ratios)
